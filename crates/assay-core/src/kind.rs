@@ -1,0 +1,197 @@
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{InputError, JobError, JobId};
+
+/// What a job body may use while it runs.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub job_id: JobId,
+    pub attempt: u32,
+    /// Fires when the job was cancelled, lost its lease or the worker is shutting down;
+    /// long bodies should check it between steps.
+    pub cancel: CancellationToken,
+}
+
+impl JobContext {
+    pub fn detached() -> Self {
+        JobContext {
+            job_id: JobId::random(),
+            attempt: 1,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// A durable change a job asks for, written in the same transaction as its result, so it
+/// happens exactly once even when a stale attempt also finishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Effect {
+    StoreMessage { data: String, template: String },
+}
+
+/// The successful outcome of a job body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub result: Value,
+    pub effects: Vec<Effect>,
+}
+
+impl Output {
+    pub fn new(result: Value) -> Self {
+        Output {
+            result,
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// A kind of job: its payload type, limits and body. One implementation per kind, registered
+/// once in a [`Registry`]; the rest of the system sees kinds only through [`DynKind`].
+pub trait JobKind: Send + Sync + 'static {
+    type Payload: Serialize + DeserializeOwned + Send + 'static;
+
+    fn name(&self) -> &'static str;
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    fn max_attempts(&self) -> u32 {
+        3
+    }
+
+    /// Jobs of this kind with the same key and owner, submitted within the kind's dedup window,
+    /// are answered with the existing job instead of a new one.
+    fn dedup_key(&self, _payload: &Self::Payload) -> Option<String> {
+        None
+    }
+
+    fn dedup_window(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Turns submitted JSON into a payload, refusing what can never succeed.
+    fn parse(&self, input: Value) -> Result<Self::Payload, InputError> {
+        serde_json::from_value(input)
+            .map_err(|e| InputError::Invalid(format!("invalid {} input: {e}", self.name())))
+    }
+
+    /// Turns a command-line argument (`assay run KIND INPUT`) into submitted JSON.
+    fn cli_input(&self, arg: &str) -> Result<Value, InputError> {
+        serde_json::from_str(arg)
+            .map_err(|e| InputError::Invalid(format!("{} expects JSON input: {e}", self.name())))
+    }
+
+    /// A short human-readable rendering of a result for the command line.
+    fn describe(&self, result: &Value) -> String {
+        serde_json::to_string_pretty(result).unwrap_or_default()
+    }
+
+    fn run(
+        &self,
+        ctx: JobContext,
+        payload: Self::Payload,
+    ) -> impl Future<Output = Result<Output, JobError>> + Send;
+}
+
+/// A submission after its kind accepted it: the normalised input and its dedup key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    pub input: Value,
+    pub dedup_key: Option<String>,
+    pub dedup_window: Duration,
+    pub max_attempts: u32,
+}
+
+/// The object-safe face of a [`JobKind`], working on JSON.
+pub trait DynKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn timeout(&self) -> Duration;
+    fn prepare(&self, input: Value) -> Result<Prepared, InputError>;
+    fn cli_input(&self, arg: &str) -> Result<Value, InputError>;
+    fn describe(&self, result: &Value) -> String;
+    fn run(&self, ctx: JobContext, input: Value) -> BoxFuture<'static, Result<Output, JobError>>;
+}
+
+struct Erased<K>(Arc<K>);
+
+impl<K: JobKind> DynKind for Erased<K> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn timeout(&self) -> Duration {
+        self.0.timeout()
+    }
+
+    fn prepare(&self, input: Value) -> Result<Prepared, InputError> {
+        let payload = self.0.parse(input)?;
+        let dedup_key = self.0.dedup_key(&payload);
+        let input =
+            serde_json::to_value(&payload).map_err(|e| InputError::Invalid(e.to_string()))?;
+        Ok(Prepared {
+            input,
+            dedup_key,
+            dedup_window: self.0.dedup_window(),
+            max_attempts: self.0.max_attempts(),
+        })
+    }
+
+    fn cli_input(&self, arg: &str) -> Result<Value, InputError> {
+        self.0.cli_input(arg)
+    }
+
+    fn describe(&self, result: &Value) -> String {
+        self.0.describe(result)
+    }
+
+    fn run(&self, ctx: JobContext, input: Value) -> BoxFuture<'static, Result<Output, JobError>> {
+        let kind = Arc::clone(&self.0);
+        Box::pin(async move {
+            // Stored inputs were produced by `prepare`, so this only fails if a kind's payload
+            // changed shape between releases: nothing a retry could fix.
+            let payload = serde_json::from_value(input)
+                .map_err(|e| JobError::permanent(format!("stored input no longer parses: {e}")))?;
+            kind.run(ctx, payload).await
+        })
+    }
+}
+
+/// Every job kind this process knows, by name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn DynKind>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register<K: JobKind>(&mut self, kind: K) -> &mut Self {
+        self.kinds
+            .insert(kind.name(), Arc::new(Erased(Arc::new(kind))));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Arc<dyn DynKind>, InputError> {
+        self.kinds.get(name).ok_or_else(|| InputError::UnknownKind {
+            kind: name.to_owned(),
+            valid: self.names().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+}

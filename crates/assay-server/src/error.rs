@@ -1,0 +1,88 @@
+use assay_core::InputError;
+use assay_store::StoreError;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use thiserror::Error;
+use tracing::error;
+
+/// Every error the API answers, each with a stable code and status. The body is always
+/// `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error(
+        "missing or invalid API key; send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+    )]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error("the request body is larger than the {0}-byte limit")]
+    PayloadTooLarge(usize),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error; the server log has the details")]
+    Internal(#[source] StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(..) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Input(e) => {
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(code, _) | ApiError::Conflict(code, _) => code,
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Input(e) => e.code(),
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn task_not_found(id: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("no task with id {id}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            error!(error = %cause, "request failed");
+        }
+        let body = Json(json!({ "error": { "code": self.code(), "message": self.to_string() } }));
+        let mut response = (self.status(), body).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,88 @@
+//! assay's HTTP face: the JSON API, seed 001's pages, health, metrics and docs.
+//!
+//! Handlers are glue: they authenticate the caller, let the job kind parse the input, and
+//! hand work to the store. Every error leaves through [`ApiError`], which gives it a stable
+//! code and status and the one JSON shape `{"error": {"code", "message"}}`.
+
+mod auth;
+mod error;
+mod metrics;
+mod ops;
+mod pages;
+mod tasks;
+
+use std::sync::Arc;
+
+use assay_core::Registry;
+use assay_store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// The OpenAPI 3 document served at `/openapi.json` and rendered at `/docs`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest JSON body accepted; larger ones get 413.
+    pub json_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            json_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<Limits>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.json_body_bytes;
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/health", get(ops::healthz))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/docs", get(pages::docs))
+        .route("/api/v1/tasks/{kind}", post(tasks::submit_task))
+        .route("/api/v1/task/{id}/", get(tasks::get_task))
+        .route("/api/v1/task/{id}", get(tasks::get_task))
+        .route("/api/v1/task/{id}/cancel", post(tasks::cancel_task))
+        .route("/api/v1/reports/", get(tasks::list_reports))
+        .route("/api/v1/reports", get(tasks::list_reports))
+        .route("/api/v1/queue/status/", get(tasks::queue_status))
+        .route("/api/v1/queue/status", get(tasks::queue_status))
+        .route(
+            "/api/v1/messages",
+            post(tasks::post_message).get(tasks::list_messages),
+        )
+        .route("/save", get(pages::save))
+        .route("/view", get(pages::view))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route for {}; see /docs for the API",
+        uri.path()
+    ))
+}

@@ -1,0 +1,266 @@
+use std::str::FromStr;
+
+use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
+use serde_json::Value;
+
+use crate::{parse_json, Result, Scope, Store, StoreError};
+
+/// A job as the API submits it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub input: Value,
+    pub input_sha256: String,
+    pub owner: String,
+    pub priority: i32,
+    pub max_attempts: u32,
+    /// With a key, an unfinished or successful job of the same owner, kind and key created
+    /// within `dedup_window_ms` is returned instead of inserting a new one.
+    pub dedup_key: Option<String>,
+    pub dedup_window_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub kind: Option<String>,
+    pub status: Option<JobStatus>,
+    pub limit: u32,
+    /// Only jobs older than this `seq` (the page cursor).
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next_cursor: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatusCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    Cancelled(Job),
+    AlreadyFinished(Job),
+    NotFound,
+}
+
+pub(crate) const JOB_COLUMNS: &str = "seq, id, kind, input, input_sha256, stage, status, message, result, attempts, \
+     max_attempts, priority, run_after, lease_until, fence, worker, owner, dedup_key, created_at, started_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    input: String,
+    input_sha256: String,
+    stage: String,
+    status: String,
+    message: Option<String>,
+    result: Option<String>,
+    attempts: i64,
+    max_attempts: i64,
+    priority: i64,
+    run_after: i64,
+    lease_until: Option<i64>,
+    fence: i64,
+    worker: Option<String>,
+    owner: String,
+    dedup_key: Option<String>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRow) -> Result<Job> {
+        Ok(Job {
+            id: JobId::from_str(&r.id).map_err(StoreError::Corrupt)?,
+            seq: r.seq,
+            kind: r.kind,
+            input: parse_json(&r.input, "job input")?,
+            input_sha256: r.input_sha256,
+            stage: Stage::from_str(&r.stage).map_err(StoreError::Corrupt)?,
+            status: JobStatus::from_str(&r.status).map_err(StoreError::Corrupt)?,
+            message: r.message,
+            result: r
+                .result
+                .as_deref()
+                .map(|t| parse_json(t, "job result"))
+                .transpose()?,
+            attempts: r.attempts as u32,
+            max_attempts: r.max_attempts as u32,
+            priority: r.priority as i32,
+            run_after: r.run_after,
+            lease_until: r.lease_until,
+            fence: r.fence,
+            worker: r.worker,
+            owner: r.owner,
+            dedup_key: r.dedup_key,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+pub(crate) fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>> {
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+impl Store {
+    /// Stores a new job, or returns the recent duplicate it matches (`true` = deduplicated).
+    pub async fn enqueue(&self, new: NewJob) -> Result<(Job, bool)> {
+        let now = now_ms();
+        let id = JobId::random().to_string();
+        let input = new.input.to_string();
+        // One statement, so the duplicate check and the insert are atomic across processes.
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, input, input_sha256, max_attempts, priority, run_after, owner, dedup_key, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7 \
+             WHERE ?9 IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE owner = ?8 AND kind = ?2 AND dedup_key = ?9 \
+                 AND created_at >= ?10 AND status IN ('queued', 'running', 'done')) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(&id)
+            .bind(&new.kind)
+            .bind(&input)
+            .bind(&new.input_sha256)
+            .bind(new.max_attempts)
+            .bind(new.priority)
+            .bind(now)
+            .bind(&new.owner)
+            .bind(&new.dedup_key)
+            .bind(now - new.dedup_window_ms)
+            .fetch_optional(&self.write)
+            .await?;
+        if let Some(row) = row {
+            self.wake.notify_one();
+            return Ok((row.try_into()?, false));
+        }
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND kind = ? AND dedup_key = ? \
+             AND status IN ('queued', 'running', 'done') ORDER BY seq DESC LIMIT 1"
+        );
+        let existing: JobRow = sqlx::query_as(&sql)
+            .bind(&new.owner)
+            .bind(&new.kind)
+            .bind(&new.dedup_key)
+            .fetch_one(&self.write)
+            .await?;
+        Ok((existing.try_into()?, true))
+    }
+
+    pub async fn get_job(&self, id: JobId, scope: &Scope) -> Result<Option<Job>> {
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(Job::try_from).transpose()
+    }
+
+    /// How many queued jobs will be claimed before this one (0 = next), or `None` if it is not queued.
+    pub async fn queue_position(&self, job: &Job) -> Result<Option<u64>> {
+        if job.status != JobStatus::Queued {
+            return Ok(None);
+        }
+        let (ahead,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (priority > ?1 OR (priority = ?1 AND seq < ?2))",
+        )
+        .bind(job.priority)
+        .bind(job.seq)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(Some(ahead as u64))
+    }
+
+    /// Jobs newest first, one page at a time.
+    pub async fn list_jobs(&self, scope: &Scope, filter: &JobFilter) -> Result<JobPage> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR kind = ?2) \
+             AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?5"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(&sql)
+            .bind(scope.owner())
+            .bind(&filter.kind)
+            .bind(filter.status.map(JobStatus::as_str))
+            .bind(filter.before)
+            .bind(filter.limit + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let mut jobs = jobs_from(rows)?;
+        let next_cursor = if jobs.len() > filter.limit as usize {
+            jobs.truncate(filter.limit as usize);
+            jobs.last().map(|j| j.seq)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// Cancels a queued or running job; a running attempt loses its lease and its result is discarded.
+    pub async fn cancel(&self, id: JobId, scope: &Scope) -> Result<CancelOutcome> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE jobs SET status = 'cancelled', message = 'cancelled by user', finished_at = ?1, lease_until = NULL \
+             WHERE id = ?2 AND (?3 IS NULL OR owner = ?3) AND status IN ('queued', 'running') RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .fetch_optional(&self.write)
+            .await?;
+        if let Some(row) = row {
+            return Ok(CancelOutcome::Cancelled(row.try_into()?));
+        }
+        Ok(match self.get_job(id, scope).await? {
+            Some(job) => CancelOutcome::AlreadyFinished(job),
+            None => CancelOutcome::NotFound,
+        })
+    }
+
+    /// Job counts by kind and status.
+    pub async fn counts(&self, scope: &Scope) -> Result<Vec<StatusCount>> {
+        Ok(sqlx::query_as(
+            "SELECT kind, status, COUNT(*) AS count FROM jobs WHERE (?1 IS NULL OR owner = ?1) \
+             GROUP BY kind, status ORDER BY kind, status",
+        )
+        .bind(scope.owner())
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Queued jobs per kind, for the queue-depth gauge.
+    pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT kind, COUNT(*) FROM jobs WHERE status = 'queued' GROUP BY kind")
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// The end-of-attempt history of a job, oldest first: `(event, fence, worker, message)`.
+    pub async fn job_events(
+        &self,
+        id: JobId,
+    ) -> Result<Vec<(String, i64, Option<String>, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT event, fence, worker, message FROM job_events WHERE job_id = ? ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -1,0 +1,133 @@
+//! assay's durable state in SQLite: jobs, users, API keys and messages.
+//!
+//! The jobs table *is* the queue (see [`queue`]): a job the API acknowledged is a committed
+//! row, and every state change is one guarded `UPDATE`, so any number of workers — threads or
+//! separate processes sharing the file — can claim work safely. Writes go through a pool of
+//! one connection (SQLite has one writer at a time anyway; queuing in-process avoids lock
+//! retries), reads through a small read-only pool. The database runs in WAL mode with
+//! `synchronous=NORMAL`: a committed job survives a crash of any assay process; a power loss
+//! can take the last few hundred milliseconds of commits.
+
+mod jobs;
+mod messages;
+pub mod queue;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use thiserror::Error;
+use tokio::sync::Notify;
+
+pub use jobs::{CancelOutcome, JobFilter, JobPage, NewJob, StatusCount};
+pub use messages::StoredMessage;
+pub use users::{ApiKeyCreated, User};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Whose rows a query may see: an admin sees all, a user only their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Owner(String),
+}
+
+impl Scope {
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Scope::All => None,
+            Scope::Owner(id) => Some(id),
+        }
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    write: SqlitePool,
+    read: SqlitePool,
+    /// Woken on every enqueue so in-process workers start at once instead of at their next poll.
+    wake: Arc<Notify>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("cannot create database directory {}: {e}", dir.display()).into(),
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-4000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store {
+            write,
+            read,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The notifier fired on every enqueue.
+    pub fn wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Answers when both pools can run a query against the jobs table.
+    pub async fn check(&self) -> Result<()> {
+        sqlx::query("SELECT 1 FROM jobs LIMIT 1")
+            .execute(&self.read)
+            .await?;
+        sqlx::query("SELECT 1").execute(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn parse_json(text: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what} is not JSON: {e}")))
+}

@@ -1,0 +1,113 @@
+use assay_core::now_ms;
+use rand::distr::{Alphanumeric, SampleString};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+/// A freshly created key: `secret` is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct ApiKeyCreated {
+    pub id: String,
+    pub prefix: String,
+    pub secret: String,
+}
+
+const KEY_PREFIX: &str = "assay_";
+
+fn hash_key(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Store {
+    pub async fn create_user(&self, name: &str, is_admin: bool) -> Result<User> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        if !valid {
+            return Err(StoreError::Conflict(format!(
+                "invalid user name {name:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
+            )));
+        }
+        let user = User {
+            id: Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            is_admin,
+            created_at: now_ms(),
+        };
+        let inserted = sqlx::query("INSERT INTO users (id, name, is_admin, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(&user.id)
+            .bind(&user.name)
+            .bind(user.is_admin)
+            .bind(user.created_at)
+            .execute(&self.write)
+            .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a user named {name:?} already exists"
+            )));
+        }
+        Ok(user)
+    }
+
+    pub async fn find_user(&self, name: &str) -> Result<Option<User>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    pub async fn create_api_key(&self, user_name: &str) -> Result<ApiKeyCreated> {
+        let user = self.find_user(user_name).await?.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "no user named {user_name:?}; create one with `assay user create {user_name}`"
+            ))
+        })?;
+        let secret = format!(
+            "{KEY_PREFIX}{}",
+            Alphanumeric.sample_string(&mut rand::rng(), 40)
+        );
+        let key = ApiKeyCreated {
+            id: Uuid::new_v4().to_string(),
+            prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
+            secret,
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&user.id)
+        .bind(&key.prefix)
+        .bind(hash_key(&key.secret))
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(key)
+    }
+
+    /// The user owning a live key, or `None` for an unknown or revoked key.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<User>> {
+        if !secret.starts_with(KEY_PREFIX) {
+            return Ok(None);
+        }
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.name, u.is_admin, u.created_at FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.hash = ? AND k.revoked_at IS NULL",
+        )
+        .bind(hash_key(secret))
+        .fetch_optional(&self.read)
+        .await?)
+    }
+}

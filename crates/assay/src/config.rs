@@ -1,0 +1,168 @@
+//! Configuration, loaded once at start: defaults, then a TOML file (`--config` or
+//! `ASSAY_CONFIG`), then `ASSAY_*` environment variables, then command-line flags.
+//! Anything invalid stops the process at start with a message naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use assay_worker::WorkerConfig;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `ASSAY_LISTEN`: the HTTP address.
+    pub listen: SocketAddr,
+    /// `ASSAY_DATA_DIR`: the SQLite database and stored files live here.
+    pub data_dir: PathBuf,
+    /// `ASSAY_WORKER_CONCURRENCY`: jobs one worker runs at once.
+    pub worker_concurrency: usize,
+    /// `ASSAY_LEASE_SECS`: how soon a dead worker's job is claimed again.
+    pub lease_secs: u64,
+    /// `ASSAY_POLL_MS`: how often an idle worker looks for work it was not woken for.
+    pub poll_ms: u64,
+    /// `ASSAY_GRACE_SECS`: how long running jobs may finish after SIGTERM.
+    pub grace_secs: u64,
+    /// `ASSAY_RETRY_BASE_MS`: the first retry delay, doubled for each further attempt.
+    pub retry_base_ms: u64,
+    /// `ASSAY_JSON_BODY_BYTES`: the largest JSON request body.
+    pub json_body_bytes: usize,
+    /// `ASSAY_ENABLE_TEST_KINDS`: registers the `sleep` job kind used by crash tests.
+    pub enable_test_kinds: bool,
+    /// `ASSAY_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            worker_concurrency: 16,
+            lease_secs: 30,
+            poll_ms: 250,
+            grace_secs: 25,
+            retry_base_ms: 1_000,
+            json_body_bytes: 64 * 1024,
+            enable_test_kinds: false,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Settings given on the command line, which win over every other source.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Environment variables that belong to tests or tools rather than to the service.
+const NOT_SETTINGS: &[&str] = &["config", "live_registry_tests", "shared_dir"];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("ASSAY_").ignore(NOT_SETTINGS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.worker_concurrency == 0 || self.worker_concurrency > 1024 {
+            bail!(
+                "worker_concurrency must be between 1 and 1024, got {}",
+                self.worker_concurrency
+            );
+        }
+        if self.lease_secs == 0 || self.lease_secs > 3600 {
+            bail!(
+                "lease_secs must be between 1 and 3600, got {}",
+                self.lease_secs
+            );
+        }
+        if self.poll_ms == 0 {
+            bail!("poll_ms must be at least 1");
+        }
+        if self.json_body_bytes < 1024 {
+            bail!(
+                "json_body_bytes must be at least 1024, got {}",
+                self.json_body_bytes
+            );
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("assay.db")
+    }
+
+    pub fn worker(&self, id: String) -> WorkerConfig {
+        WorkerConfig {
+            id,
+            concurrency: self.worker_concurrency,
+            lease: Duration::from_secs(self.lease_secs),
+            poll: Duration::from_millis(self.poll_ms),
+            grace: Duration::from_secs(self.grace_secs),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_file_and_overrides_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("assay.toml");
+        std::fs::write(
+            &file,
+            "worker_concurrency = 3\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            data_dir: None,
+        };
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        assert_eq!(config.worker_concurrency, 3);
+        assert_eq!(config.listen.port(), 9100);
+    }
+
+    #[test]
+    fn bad_values_fail_with_the_setting_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("assay.toml");
+        std::fs::write(&file, "lease_secs = 0\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("lease_secs"), "{err:#}");
+        std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
+        let err = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("listen"), "{err:#}");
+    }
+}

@@ -1,0 +1,316 @@
+//! The `assay` command: one binary for the server, the workers and the tools around them.
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use assay_core::{JobContext, Registry};
+use assay_jobs::KindsConfig;
+use assay_server::{AppState, Limits, Metrics};
+use assay_store::Store;
+use assay_worker::Worker;
+use clap::{Parser, Subcommand};
+use config::{Config, LogFormat, Overrides};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+#[derive(Parser)]
+#[command(
+    name = "assay",
+    version,
+    about = "Analysis jobs over HTTP: queued durably, run in isolated workers."
+)]
+struct Cli {
+    /// A TOML configuration file (settings: see docs/ARCHITECTURE.md).
+    #[arg(long, global = true, env = "ASSAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the database and stored files live [default: ./data].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and web pages, with workers in the same process.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Serve only; leave the jobs to `assay worker` processes.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run workers only, against the same database as the server.
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run one job locally, without a server, and print its result.
+    Run {
+        /// The job kind: ping, add, message.
+        kind: String,
+        /// The input, e.g. `2,3` or `{"x":2,"y":3}` for add.
+        #[arg(default_value = "")]
+        input: String,
+        /// Print the exact result JSON the server would store.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        name: String,
+        /// An admin sees every user's jobs.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create an API key and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: match &cli.command {
+            Command::Serve { listen, .. } => *listen,
+            _ => None,
+        },
+        data_dir: cli.data_dir.clone(),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("assay: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("assay: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("assay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn registry(config: &Config) -> Arc<Registry> {
+    Arc::new(assay_jobs::registry(&KindsConfig {
+        test_kinds: config.enable_test_kinds,
+    }))
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let path = config.database_path();
+    Store::open(&path)
+        .await
+        .with_context(|| format!("cannot open the database at {}", path.display()))
+}
+
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { no_workers, .. } => serve(config, !no_workers).await?,
+        Command::Worker => {
+            let store = open_store(&config).await?;
+            let shutdown = shutdown_signal();
+            Worker::new(store.clone(), registry(&config), config.worker(worker_id()))
+                .run(shutdown)
+                .await;
+            store.close().await;
+        }
+        Command::Migrate => {
+            open_store(&config).await?.close().await;
+            println!("migrations applied to {}", config.database_path().display());
+        }
+        Command::Run { kind, input, json } => return run_once(&config, &kind, &input, json).await,
+        Command::User {
+            command: UserCommand::Create { name, admin },
+        } => {
+            let user = open_store(&config).await?.create_user(&name, admin).await?;
+            println!(
+                "created user {} ({}){}",
+                user.name,
+                user.id,
+                if admin { ", admin" } else { "" }
+            );
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create { user },
+        } => {
+            let key = open_store(&config).await?.create_api_key(&user).await?;
+            eprintln!("API key for {user} (shown once; store it now):");
+            println!("{}", key.secret);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let registry = registry(&config);
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = shutdown_signal();
+    let worker = with_workers.then(|| {
+        let worker = Worker::new(
+            store.clone(),
+            Arc::clone(&registry),
+            config.worker(worker_id()),
+        )
+        .with_observer(Arc::clone(&metrics) as Arc<dyn assay_worker::JobObserver>);
+        tokio::spawn(worker.run(shutdown.clone()))
+    });
+    let state = AppState {
+        store: store.clone(),
+        registry,
+        metrics,
+        limits: Arc::new(Limits {
+            json_body_bytes: config.json_body_bytes,
+        }),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    info!(%addr, data_dir = %config.data_dir.display(), workers = with_workers, "assay listening on http://{addr}");
+    let stop = shutdown.clone();
+    axum::serve(listener, assay_server::router(state))
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("the HTTP server failed")?;
+    if let Some(worker) = worker {
+        worker.await.context("the worker task failed")?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let fire = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        info!("shutdown requested");
+        fire.cancel();
+    });
+    token
+}
+
+async fn run_once(
+    config: &Config,
+    kind: &str,
+    input: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let registry = registry(config);
+    let kind = match registry.get(kind) {
+        Ok(kind) => Arc::clone(kind),
+        Err(e) => {
+            eprintln!("assay: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let prepared = match kind.cli_input(input).and_then(|v| kind.prepare(v)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("assay: {e} ({})", e.code());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        kind.timeout(),
+        kind.run(JobContext::detached(), prepared.input),
+    )
+    .await;
+    let output = match outcome {
+        Err(_) => bail!(
+            "timed_out: the job did not finish within its {}s timeout",
+            kind.timeout().as_secs()
+        ),
+        Ok(Err(e)) => {
+            eprintln!("assay: {} failed: {e}", kind.name());
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(Ok(output)) => output,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&output.result)?);
+    } else {
+        println!("{}", kind.describe(&output.result));
+        eprintln!("({} finished in {:.1?})", kind.name(), started.elapsed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
