@@ -32,9 +32,36 @@ pub struct Config {
     /// `ASSAY_JSON_BODY_BYTES`: the largest JSON request body.
     pub json_body_bytes: usize,
     /// `ASSAY_ENABLE_TEST_KINDS`: registers the `sleep` job kind used by crash tests.
+    #[serde(deserialize_with = "flag")]
     pub enable_test_kinds: bool,
     /// `ASSAY_LOG_FORMAT`: `text` or `json`.
     pub log_format: LogFormat,
+}
+
+/// A boolean that also accepts the `1`/`0` and `yes`/`no` people write in environment variables.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(u64),
+        Text(String),
+    }
+    match Flag::deserialize(d)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Int(0) => Ok(false),
+        Flag::Int(1) => Ok(true),
+        Flag::Text(t) if ["yes", "on"].contains(&t.to_lowercase().as_str()) => Ok(true),
+        Flag::Text(t) if ["no", "off"].contains(&t.to_lowercase().as_str()) => Ok(false),
+        other => Err(serde::de::Error::custom(format!(
+            "expected true/false, 1/0, yes/no or on/off, got {}",
+            match other {
+                Flag::Int(i) => i.to_string(),
+                Flag::Text(t) => t,
+                Flag::Bool(b) => b.to_string(),
+            }
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
