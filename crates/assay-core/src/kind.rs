@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::{InputError, JobError, JobId};
+use crate::{sha256_hex, InputError, JobError, JobId};
 
 /// What a job body may use while it runs.
 #[derive(Debug, Clone)]
@@ -80,6 +80,18 @@ pub trait JobKind: Send + Sync + 'static {
         Duration::ZERO
     }
 
+    /// The SHA-256 recorded as the job's `input_sha256`: the uploaded file's for file kinds;
+    /// `None` means the digest of the input JSON.
+    fn content_sha256(&self, _payload: &Self::Payload) -> Option<String> {
+        None
+    }
+
+    /// Whether the generic JSON submit route accepts this kind; kinds whose input is an
+    /// uploaded file say no and have an upload route of their own.
+    fn json_submissions(&self) -> bool {
+        true
+    }
+
     /// Turns submitted JSON into a payload, refusing what can never succeed.
     fn parse(&self, input: Value) -> Result<Self::Payload, InputError> {
         serde_json::from_value(input)
@@ -108,6 +120,7 @@ pub trait JobKind: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub input: Value,
+    pub input_sha256: String,
     pub dedup_key: Option<String>,
     pub dedup_window: Duration,
     pub max_attempts: u32,
@@ -117,6 +130,7 @@ pub struct Prepared {
 pub trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     fn timeout(&self) -> Duration;
+    fn json_submissions(&self) -> bool;
     fn prepare(&self, input: Value) -> Result<Prepared, InputError>;
     fn cli_input(&self, arg: &str) -> Result<Value, InputError>;
     fn describe(&self, result: &Value) -> String;
@@ -134,12 +148,19 @@ impl<K: JobKind> DynKind for Erased<K> {
         self.0.timeout()
     }
 
+    fn json_submissions(&self) -> bool {
+        self.0.json_submissions()
+    }
+
     fn prepare(&self, input: Value) -> Result<Prepared, InputError> {
         let payload = self.0.parse(input)?;
         let dedup_key = self.0.dedup_key(&payload);
+        let content_sha256 = self.0.content_sha256(&payload);
         let input =
             serde_json::to_value(&payload).map_err(|e| InputError::Invalid(e.to_string()))?;
         Ok(Prepared {
+            input_sha256: content_sha256
+                .unwrap_or_else(|| sha256_hex(input.to_string().as_bytes())),
             input,
             dedup_key,
             dedup_window: self.0.dedup_window(),

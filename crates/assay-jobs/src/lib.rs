@@ -6,27 +6,51 @@
 //! [`assay_core::Effect`]s and written by the queue with the result.
 
 mod add;
+mod csv;
+mod files;
 mod message;
 mod ping;
 mod sleep;
 
 pub use add::Add;
+pub use csv::{Csv, CsvPayload, PROCESS_FAILED, READ_FAILED};
+pub use files::{FileAccess, Source};
 pub use message::{Message, Template};
 pub use ping::Ping;
 pub use sleep::Sleep;
 
 use assay_core::Registry;
 
-/// Which optional kinds to register.
-#[derive(Debug, Clone, Default)]
+/// What the kinds need from their surroundings, and which optional kinds to register.
+#[derive(Debug, Clone)]
 pub struct KindsConfig {
     /// Registers `sleep`, a slow no-op used by crash and shutdown tests.
     pub test_kinds: bool,
+    pub files: FileAccess,
+    /// The largest CSV file profiled.
+    pub csv_max_bytes: u64,
+}
+
+impl Default for KindsConfig {
+    fn default() -> Self {
+        KindsConfig {
+            test_kinds: false,
+            files: FileAccess::default(),
+            csv_max_bytes: 1 << 30,
+        }
+    }
 }
 
 pub fn registry(config: &KindsConfig) -> Registry {
     let mut registry = Registry::new();
-    registry.register(Ping).register(Add).register(Message);
+    registry
+        .register(Ping)
+        .register(Add)
+        .register(Message)
+        .register(Csv {
+            files: config.files.clone(),
+            max_bytes: config.csv_max_bytes,
+        });
     if config.test_kinds {
         registry.register(Sleep);
     }

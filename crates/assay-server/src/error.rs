@@ -21,12 +21,16 @@ pub enum ApiError {
     BadRequest(&'static str, String),
     #[error("{1}")]
     Conflict(&'static str, String),
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
     #[error("the request body is larger than the {0}-byte limit")]
     PayloadTooLarge(usize),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error("{0}")]
     Unavailable(String),
+    #[error("storing the upload failed; the server log has the details")]
+    Storage(String),
     #[error("internal error; the server log has the details")]
     Internal(#[source] StoreError),
 }
@@ -44,12 +48,13 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(..) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(..) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Input(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -57,11 +62,14 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
-            ApiError::BadRequest(code, _) | ApiError::Conflict(code, _) => code,
+            ApiError::BadRequest(code, _)
+            | ApiError::Conflict(code, _)
+            | ApiError::Unprocessable(code, _) => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Input(e) => e.code(),
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Storage(_) => "storage_failed",
         }
     }
 
@@ -72,8 +80,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            error!(error = %cause, "request failed");
+        match &self {
+            ApiError::Internal(cause) => error!(error = %cause, "request failed"),
+            ApiError::Storage(cause) => error!(error = %cause, "storing an upload failed"),
+            _ => {}
         }
         let body = Json(json!({ "error": { "code": self.code(), "message": self.to_string() } }));
         let mut response = (self.status(), body).into_response();

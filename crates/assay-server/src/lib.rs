@@ -5,6 +5,7 @@
 //! code and status and the one JSON shape `{"error": {"code", "message"}}`.
 
 mod auth;
+mod csv;
 mod error;
 mod metrics;
 mod ops;
@@ -13,6 +14,7 @@ mod tasks;
 
 use std::sync::Arc;
 
+use assay_blob::BlobStore;
 use assay_core::Registry;
 use assay_store::Store;
 use axum::extract::DefaultBodyLimit;
@@ -30,12 +32,15 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub struct Limits {
     /// The largest JSON body accepted; larger ones get 413.
     pub json_body_bytes: usize,
+    /// The largest CSV upload accepted; larger ones get 413.
+    pub csv_max_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             json_body_bytes: 64 * 1024,
+            csv_max_bytes: 1 << 30,
         }
     }
 }
@@ -43,6 +48,7 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub blobs: BlobStore,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<Limits>,
@@ -69,6 +75,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/messages",
             post(tasks::post_message).get(tasks::list_messages),
         )
+        .route(
+            "/analyse",
+            // Uploads are streamed to disk and bounded by `csv_max_bytes`, not buffered.
+            post(csv::analyse).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/analyse/{id}", get(csv::get_analysis))
         .route("/save", get(pages::save))
         .route("/view", get(pages::view))
         .fallback(not_found)

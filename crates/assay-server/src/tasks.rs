@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use assay_core::{rfc3339, sha256_hex, Job, JobId, JobStatus};
+use assay_core::{rfc3339, Job, JobId, JobStatus};
 use assay_store::{CancelOutcome, JobFilter, NewJob};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -52,14 +52,15 @@ pub struct SubmitQuery {
 
 const MAX_PRIORITY: i32 = 100;
 
-/// Validates and queues one job; the shared path of every submit route.
-pub async fn submit(
+/// Validates and queues one job: the shared path of every submit route. Returns the job and
+/// whether it is an earlier duplicate.
+pub async fn enqueue(
     state: &AppState,
     caller: &Caller,
     kind: &str,
     input: Value,
     priority: i32,
-) -> Result<Response, ApiError> {
+) -> Result<(Job, bool), ApiError> {
     if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
         return Err(ApiError::BadRequest(
             "invalid_priority",
@@ -69,15 +70,27 @@ pub async fn submit(
     let prepared = state.registry.get(kind)?.prepare(input)?;
     let new = NewJob {
         kind: kind.to_owned(),
-        input_sha256: sha256_hex(prepared.input.to_string().as_bytes()),
+        input_sha256: prepared.input_sha256,
         input: prepared.input,
         owner: caller.0.id.clone(),
         priority,
         max_attempts: prepared.max_attempts,
         dedup_key: prepared.dedup_key,
-        dedup_window_ms: prepared.dedup_window.as_millis() as i64,
+        dedup_window_ms: prepared.dedup_window.as_millis().min(i64::MAX as u128) as i64,
     };
-    let (job, deduplicated) = state.store.enqueue(new).await?;
+    Ok(state.store.enqueue(new).await?)
+}
+
+/// Queues one job and answers 202 `{"task_id", "status", "queue_position", "status_url", ...}`
+/// (200 when an earlier duplicate is returned instead).
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    input: Value,
+    priority: i32,
+) -> Result<Response, ApiError> {
+    let (job, deduplicated) = enqueue(state, caller, kind, input, priority).await?;
     let status = if deduplicated {
         StatusCode::OK
     } else {
@@ -103,6 +116,12 @@ pub async fn submit_task(
     Query(q): Query<SubmitQuery>,
     JsonBody(input): JsonBody,
 ) -> Result<Response, ApiError> {
+    if !state.registry.get(&kind)?.json_submissions() {
+        return Err(ApiError::BadRequest(
+            "upload_required",
+            format!("{kind} jobs take an uploaded file; see /docs for the {kind} upload route"),
+        ));
+    }
     submit(&state, &caller, &kind, input, q.priority).await
 }
 

@@ -1,136 +1,13 @@
 //! Drives every route of the real server, bound to port 0 over real HTTP, with a real
 //! SQLite database and in-process worker per test.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use assay_jobs::KindsConfig;
-use assay_server::{AppState, Limits, Metrics};
-use assay_store::Store;
-use assay_worker::{Worker, WorkerConfig};
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use common::{error_of, TestApp};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-
-struct TestApp {
-    base: String,
-    client: Client,
-    alice: String,
-    bob: String,
-    admin: String,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-impl TestApp {
-    async fn start(with_worker: bool) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("assay.db")).await.unwrap();
-        let registry = Arc::new(assay_jobs::registry(&KindsConfig { test_kinds: true }));
-        let metrics = Arc::new(Metrics::default());
-        let shutdown = CancellationToken::new();
-        if with_worker {
-            let config = WorkerConfig {
-                poll: Duration::from_millis(20),
-                retry_base: Duration::from_millis(10),
-                ..WorkerConfig::default()
-            };
-            let worker = Worker::new(store.clone(), Arc::clone(&registry), config)
-                .with_observer(metrics.clone());
-            tokio::spawn(worker.run(shutdown.clone()));
-        }
-        let mut keys = Vec::new();
-        for (name, admin) in [("alice", false), ("bob", false), ("root", true)] {
-            store.create_user(name, admin).await.unwrap();
-            keys.push(store.create_api_key(name).await.unwrap().secret);
-        }
-        let state = AppState {
-            store,
-            registry,
-            metrics,
-            limits: Arc::new(Limits {
-                json_body_bytes: 4096,
-            }),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, assay_server::router(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
-        });
-        let [alice, bob, admin] = keys.try_into().unwrap();
-        TestApp {
-            base,
-            client: Client::new(),
-            alice,
-            bob,
-            admin,
-            shutdown,
-            _dir: dir,
-        }
-    }
-
-    fn get(&self, path: &str, key: &str) -> RequestBuilder {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key)
-    }
-
-    fn post(&self, path: &str, key: &str) -> RequestBuilder {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(key)
-    }
-
-    async fn submit(&self, kind: &str, body: Value, key: &str) -> String {
-        let r = self
-            .post(&format!("/api/v1/tasks/{kind}"), key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["status"], "queued");
-        let id = body["task_id"].as_str().unwrap().to_owned();
-        assert_eq!(body["status_url"], format!("/api/v1/task/{id}/"));
-        id
-    }
-
-    async fn wait_finished(&self, id: &str, key: &str) -> Value {
-        for _ in 0..500 {
-            let task: Value = self
-                .get(&format!("/api/v1/task/{id}/"), key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if ["done", "failed", "cancelled"].contains(&task["status"].as_str().unwrap()) {
-                return task;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("task {id} did not finish");
-    }
-}
-
-async fn error_of(r: Response, status: StatusCode, code: &str) -> String {
-    assert_eq!(r.status(), status);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    body["error"]["message"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn add_and_ping_run_end_to_end() {
@@ -265,7 +142,7 @@ async fn bad_submissions_get_stable_codes() {
         .await
         .unwrap();
     let msg = error_of(r, StatusCode::BAD_REQUEST, "unknown_kind").await;
-    assert!(msg.contains("add, message, ping"), "{msg}");
+    assert!(msg.contains("add, csv, message, ping"), "{msg}");
     let r = app
         .post("/api/v1/tasks/add?priority=1000", &app.alice)
         .json(&json!({"x": 1, "y": 1}))
@@ -701,6 +578,8 @@ async fn openapi_and_docs_cover_every_route() {
         ("get", "/api/v1/messages"),
         ("get", "/save"),
         ("get", "/view"),
+        ("post", "/analyse"),
+        ("get", "/analyse/{id}"),
     ];
     for (method, path) in routes {
         assert!(

@@ -31,6 +31,8 @@ pub struct Config {
     pub retry_base_ms: u64,
     /// `ASSAY_JSON_BODY_BYTES`: the largest JSON request body.
     pub json_body_bytes: usize,
+    /// `ASSAY_CSV_MAX_BYTES`: the largest CSV file uploaded or profiled.
+    pub csv_max_bytes: u64,
     /// `ASSAY_ENABLE_TEST_KINDS`: registers the `sleep` job kind used by crash tests.
     #[serde(deserialize_with = "flag")]
     pub enable_test_kinds: bool,
@@ -82,6 +84,7 @@ impl Default for Config {
             grace_secs: 25,
             retry_base_ms: 1_000,
             json_body_bytes: 64 * 1024,
+            csv_max_bytes: 1 << 30,
             enable_test_kinds: false,
             log_format: LogFormat::Text,
         }
@@ -145,6 +148,10 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("assay.db")
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
     }
 
     pub fn worker(&self, id: String) -> WorkerConfig {

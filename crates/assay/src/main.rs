@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use assay_blob::BlobStore;
 use assay_core::{JobContext, Registry};
-use assay_jobs::KindsConfig;
+use assay_jobs::{FileAccess, KindsConfig};
 use assay_server::{AppState, Limits, Metrics};
 use assay_store::Store;
 use assay_worker::Worker;
@@ -52,9 +53,9 @@ enum Command {
     Migrate,
     /// Run one job locally, without a server, and print its result.
     Run {
-        /// The job kind: ping, add, message.
+        /// The job kind: ping, add, message, csv.
         kind: String,
-        /// The input, e.g. `2,3` or `{"x":2,"y":3}` for add.
+        /// The input: `2,3` or `{"x":2,"y":3}` for add, a file path for csv.
         #[arg(default_value = "")]
         input: String,
         /// Print the exact result JSON the server would store.
@@ -141,10 +142,22 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn registry(config: &Config) -> Arc<Registry> {
+/// The job kinds, reading uploads from `blobs`; `assay run` passes no store and may read local paths.
+fn registry(config: &Config, blobs: Option<BlobStore>) -> Arc<Registry> {
     Arc::new(assay_jobs::registry(&KindsConfig {
         test_kinds: config.enable_test_kinds,
+        files: FileAccess {
+            local_files: blobs.is_none(),
+            blobs,
+        },
+        csv_max_bytes: config.csv_max_bytes,
     }))
+}
+
+fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
+    let dir = config.blob_dir();
+    BlobStore::open(&dir)
+        .with_context(|| format!("cannot open the file store at {}", dir.display()))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -170,7 +183,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Worker => {
             let store = open_store(&config).await?;
             let shutdown = shutdown_signal();
-            Worker::new(store.clone(), registry(&config), config.worker(worker_id()))
+            let registry = registry(&config, Some(open_blobs(&config)?));
+            Worker::new(store.clone(), registry, config.worker(worker_id()))
                 .run(shutdown)
                 .await;
             store.close().await;
@@ -204,7 +218,8 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
 
 async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    let registry = registry(&config);
+    let blobs = open_blobs(&config)?;
+    let registry = registry(&config, Some(blobs.clone()));
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_signal();
     let worker = with_workers.then(|| {
@@ -218,10 +233,12 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     });
     let state = AppState {
         store: store.clone(),
+        blobs,
         registry,
         metrics,
         limits: Arc::new(Limits {
             json_body_bytes: config.json_body_bytes,
+            csv_max_bytes: config.csv_max_bytes,
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -274,7 +291,7 @@ async fn run_once(
     input: &str,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let registry = registry(config);
+    let registry = registry(config, None);
     let kind = match registry.get(kind) {
         Ok(kind) => Arc::clone(kind),
         Err(e) => {

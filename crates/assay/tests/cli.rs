@@ -179,6 +179,32 @@ fn run_prints_results_and_refuses_bad_input() {
         serde_json::from_str::<Value>(&stdout(&out)).unwrap(),
         json!({"value": "pong"})
     );
+    let csv = dir.path().join("small.csv");
+    std::fs::write(&csv, "id,price\n1,9.5\n2,10.5\n").unwrap();
+    let out = run(assay(dir.path()).args(["run", "csv", csv.to_str().unwrap(), "--json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (
+            report["rows"].as_u64(),
+            report["columns"][1]["mean"].as_f64()
+        ),
+        (Some(2), Some(10.0))
+    );
+    let out = run(assay(dir.path()).args(["run", "csv", csv.to_str().unwrap()]));
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("price"),
+        "a human summary: {}",
+        stdout(&out)
+    );
+    let missing = run(assay(dir.path()).args(["run", "csv", "/nonexistent.csv"]));
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("Failed to read csv file"));
     let out = run(assay(dir.path()).args(["run", "message", "hello", "--json"]));
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap()["data"],
@@ -193,7 +219,7 @@ fn run_prints_results_and_refuses_bad_input() {
         ),
         (
             vec!["run", "nope", "1"],
-            "valid kinds are: add, message, ping",
+            "valid kinds are: add, csv, message, ping",
         ),
     ] {
         let out = run(assay(dir.path()).args(&args));
