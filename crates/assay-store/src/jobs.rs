@@ -1,7 +1,9 @@
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
 use serde_json::Value;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::{parse_json, Result, Scope, Store, StoreError};
 
@@ -111,6 +113,37 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
+/// Inserts many jobs with one statement (the enqueue batcher's writer; no dedup keys).
+pub(crate) async fn insert_jobs(pool: SqlitePool, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
+    let now = now_ms();
+    let ids: Vec<String> = jobs.iter().map(|_| JobId::random().to_string()).collect();
+    let mut sql = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO jobs (id, kind, input, input_sha256, max_attempts, priority, run_after, owner, created_at) ",
+    );
+    sql.push_values(jobs.iter().zip(&ids), |mut row, (job, id)| {
+        row.push_bind(id)
+            .push_bind(&job.kind)
+            .push_bind(job.input.to_string())
+            .push_bind(&job.input_sha256)
+            .push_bind(job.max_attempts)
+            .push_bind(job.priority)
+            .push_bind(now)
+            .push_bind(&job.owner)
+            .push_bind(now);
+    });
+    sql.push(format_args!(" RETURNING {JOB_COLUMNS}"));
+    let rows: Vec<JobRow> = sql.build_query_as().fetch_all(&pool).await?;
+    let mut by_id: HashMap<String, JobRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    ids.iter()
+        .map(|id| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| StoreError::Corrupt(format!("inserted job {id} was not returned")))
+                .and_then(Job::try_from)
+        })
+        .collect()
+}
+
 pub(crate) fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>> {
     rows.into_iter().map(Job::try_from).collect()
 }
@@ -118,6 +151,11 @@ pub(crate) fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>> {
 impl Store {
     /// Stores a new job, or returns the recent duplicate it matches (`true` = deduplicated).
     pub async fn enqueue(&self, new: NewJob) -> Result<(Job, bool)> {
+        if new.dedup_key.is_none() {
+            let job = self.enqueues.submit(new).await?;
+            self.wake.notify_one();
+            return Ok((job, false));
+        }
         let now = now_ms();
         let id = JobId::random().to_string();
         let input = new.input.to_string();
@@ -175,8 +213,10 @@ impl Store {
         if job.status != JobStatus::Queued {
             return Ok(None);
         }
+        // Two range scans of the ready index; one `OR` would make SQLite scan it whole.
         let (ahead,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (priority > ?1 OR (priority = ?1 AND seq < ?2))",
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND priority > ?1) \
+                  + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND priority = ?1 AND seq < ?2)",
         )
         .bind(job.priority)
         .bind(job.seq)

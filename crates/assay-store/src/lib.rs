@@ -8,6 +8,7 @@
 //! `synchronous=NORMAL`: a committed job survives a crash of any assay process; a power loss
 //! can take the last few hundred milliseconds of commits.
 
+mod batch;
 mod jobs;
 mod messages;
 pub mod queue;
@@ -18,15 +19,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use assay_core::Job;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use thiserror::Error;
 use tokio::sync::Notify;
 
+use crate::batch::Batcher;
+
 pub use jobs::{CancelOutcome, JobFilter, JobPage, NewJob, StatusCount};
 pub use messages::StoredMessage;
-pub use users::{ApiKeyCreated, User};
+pub use users::{ApiKeyCreated, User, KEY_CACHE_TTL};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -42,6 +46,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("a batched write failed: {0}")]
+    Batch(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -69,6 +75,9 @@ pub struct Store {
     read: SqlitePool,
     /// Woken on every enqueue so in-process workers start at once instead of at their next poll.
     wake: Arc<Notify>,
+    keys: users::KeyCache,
+    enqueues: Batcher<NewJob, Job>,
+    completions: Batcher<queue::Completion, bool>,
 }
 
 impl Store {
@@ -101,10 +110,18 @@ impl Store {
             .min_connections(1)
             .connect_with(options.read_only(true))
             .await?;
+        let pool = write.clone();
+        let enqueues = Batcher::spawn(move |jobs| jobs::insert_jobs(pool.clone(), jobs));
+        let pool = write.clone();
+        let completions =
+            Batcher::spawn(move |batch| queue::write_completions(pool.clone(), batch));
         Ok(Store {
             write,
             read,
             wake: Arc::new(Notify::new()),
+            keys: users::KeyCache::default(),
+            enqueues,
+            completions,
         })
     }
 

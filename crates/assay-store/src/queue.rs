@@ -4,12 +4,25 @@
 //! `fence` and giving it a lease. Every later write for that attempt — heartbeat, result,
 //! failure, release — is guarded by `WHERE id = ? AND fence = ? AND status = 'running'`: once
 //! the lease lapsed and another worker claimed the job (a higher fence), or the job was
-//! cancelled, the stale attempt's writes match no row and are dropped.
+//! cancelled, the stale attempt's writes match no row and are dropped. The end of every
+//! attempt is recorded in `job_events` by a trigger, inside the same statement.
+
+use std::collections::HashSet;
 
 use assay_core::{now_ms, Effect, Job, JobId, Output};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::jobs::{jobs_from, JobRow, JOB_COLUMNS};
 use crate::{Result, Store};
+
+/// A successful attempt waiting to be written by the completion batcher.
+pub(crate) struct Completion {
+    id: JobId,
+    fence: i64,
+    owner: String,
+    result: String,
+    effects: Vec<Effect>,
+}
 
 impl Store {
     /// Claims up to `limit` ready jobs of the given kinds, highest priority and oldest first.
@@ -49,76 +62,42 @@ impl Store {
             return Ok(Vec::new());
         }
         let until = now_ms() + lease_ms;
-        let mut lost = Vec::new();
-        let mut tx = self.write.begin().await?;
-        for (id, fence) in attempts {
-            let r = sqlx::query(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND fence = ? AND status = 'running'",
-            )
-            .bind(until)
-            .bind(id.to_string())
-            .bind(fence)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                lost.push(*id);
-            }
-        }
-        tx.commit().await?;
-        Ok(lost)
+        let mut sql = QueryBuilder::<Sqlite>::new("WITH mine(id, fence) AS (");
+        sql.push_values(attempts, |mut row, (id, fence)| {
+            row.push_bind(id.to_string()).push_bind(*fence);
+        });
+        sql.push(") UPDATE jobs SET lease_until = ")
+            .push_bind(until)
+            .push(" FROM mine WHERE jobs.id = mine.id AND jobs.fence = mine.fence AND jobs.status = 'running' RETURNING jobs.id");
+        let renewed: HashSet<String> = sql
+            .build_query_scalar::<String>()
+            .fetch_all(&self.write)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(attempts
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !renewed.contains(&id.to_string()))
+            .collect())
     }
 
-    /// Records a successful attempt and applies its effects in one transaction.
-    /// Returns `false` (and writes nothing) when the attempt is stale.
-    pub async fn complete(&self, job: &Job, worker: &str, output: &Output) -> Result<bool> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let r = sqlx::query(
-            "UPDATE jobs SET status = 'done', result = ?, finished_at = ?, lease_until = NULL \
-             WHERE id = ? AND fence = ? AND status = 'running'",
-        )
-        .bind(output.result.to_string())
-        .bind(now)
-        .bind(job.id.to_string())
-        .bind(job.fence)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for effect in &output.effects {
-            match effect {
-                Effect::StoreMessage { data, template } => {
-                    sqlx::query(
-                        "INSERT INTO messages (job_id, owner, data, template, created_at) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT (job_id) DO NOTHING",
-                    )
-                    .bind(job.id.to_string())
-                    .bind(&job.owner)
-                    .bind(data)
-                    .bind(template)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        insert_event(&mut tx, job.id, now, "done", job.fence, worker, None).await?;
-        tx.commit().await?;
-        Ok(true)
+    /// Records a successful attempt and applies its effects atomically. Returns `false` (and
+    /// writes nothing) when the attempt is stale: reclaimed by another worker, or cancelled.
+    pub async fn complete(&self, job: &Job, output: &Output) -> Result<bool> {
+        let completion = Completion {
+            id: job.id,
+            fence: job.fence,
+            owner: job.owner.clone(),
+            result: output.result.to_string(),
+            effects: output.effects.clone(),
+        };
+        self.completions.submit(completion).await
     }
 
     /// Ends a failed attempt: back to `queued` until `retry_at` when given, else `failed` for good.
-    pub async fn fail(
-        &self,
-        job: &Job,
-        worker: &str,
-        message: &str,
-        retry_at: Option<i64>,
-    ) -> Result<bool> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let r = match retry_at {
+    pub async fn fail(&self, job: &Job, message: &str, retry_at: Option<i64>) -> Result<bool> {
+        let query = match retry_at {
             Some(at) => sqlx::query(
                 "UPDATE jobs SET status = 'queued', run_after = ?, message = ?, lease_until = NULL, worker = NULL \
                  WHERE id = ? AND fence = ? AND status = 'running'",
@@ -128,39 +107,19 @@ impl Store {
                 "UPDATE jobs SET status = 'failed', finished_at = ?, message = ?, lease_until = NULL \
                  WHERE id = ? AND fence = ? AND status = 'running'",
             )
-            .bind(now),
-        }
-        .bind(message)
-        .bind(job.id.to_string())
-        .bind(job.fence)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let event = if retry_at.is_some() {
-            "retry"
-        } else {
-            "failed"
+            .bind(now_ms()),
         };
-        insert_event(
-            &mut tx,
-            job.id,
-            now,
-            event,
-            job.fence,
-            worker,
-            Some(message),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        let r = query
+            .bind(message)
+            .bind(job.id.to_string())
+            .bind(job.fence)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Hands an unfinished attempt back to the queue without counting it (graceful shutdown).
-    pub async fn release(&self, job: &Job, worker: &str) -> Result<bool> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
+    pub async fn release(&self, job: &Job) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_until = NULL, worker = NULL, \
                  message = 'released by a worker that was shutting down' \
@@ -168,22 +127,15 @@ impl Store {
         )
         .bind(job.id.to_string())
         .bind(job.fence)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_event(&mut tx, job.id, now, "released", job.fence, worker, None).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(r.rows_affected() == 1)
     }
 
     /// Requeues running jobs whose lease lapsed (their worker died or hung), or fails them when
     /// that was their last attempt. Returns how many rows it changed.
     pub async fn reap_expired(&self) -> Result<u64> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let lost: Vec<(String, i64, Option<String>, String)> = sqlx::query_as(
+        let r = sqlx::query(
             "UPDATE jobs SET \
                  status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
                  finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
@@ -191,46 +143,63 @@ impl Store {
                      THEN 'worker stopped responding during the last allowed attempt (' || attempts || ' of ' || max_attempts || ')' \
                      ELSE 'worker stopped responding; requeued' END, \
                  lease_until = NULL, worker = NULL \
-             WHERE status = 'running' AND lease_until < ?1 RETURNING id, fence, worker, status",
+             WHERE status = 'running' AND lease_until < ?1",
         )
-        .bind(now)
-        .fetch_all(&mut *tx)
+        .bind(now_ms())
+        .execute(&self.write)
         .await?;
-        for (id, fence, worker, status) in &lost {
-            sqlx::query("INSERT INTO job_events (job_id, at, event, fence, worker, message) VALUES (?, ?, 'lease_expired', ?, ?, ?)")
-                .bind(id)
-                .bind(now)
-                .bind(fence)
-                .bind(worker)
-                .bind(format!("now {status}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        if !lost.is_empty() {
+        if r.rows_affected() > 0 {
             self.wake.notify_one();
         }
-        Ok(lost.len() as u64)
+        Ok(r.rows_affected())
     }
 }
 
-async fn insert_event(
-    tx: &mut sqlx::SqliteConnection,
-    id: JobId,
-    at: i64,
-    event: &str,
-    fence: i64,
-    worker: &str,
-    message: Option<&str>,
-) -> Result<()> {
-    sqlx::query("INSERT INTO job_events (job_id, at, event, fence, worker, message) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id.to_string())
-        .bind(at)
-        .bind(event)
-        .bind(fence)
-        .bind(worker)
-        .bind(message)
-        .execute(tx)
-        .await?;
-    Ok(())
+/// Writes a batch of completions: one fenced `UPDATE … FROM (VALUES …)`, plus the effects of
+/// the attempts that won, in one transaction. Answers, per completion, whether it was written.
+pub(crate) async fn write_completions(
+    pool: SqlitePool,
+    batch: Vec<Completion>,
+) -> Result<Vec<bool>> {
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    let mut sql = QueryBuilder::<Sqlite>::new("WITH done(id, fence, result) AS (");
+    sql.push_values(&batch, |mut row, c| {
+        row.push_bind(c.id.to_string())
+            .push_bind(c.fence)
+            .push_bind(&c.result);
+    });
+    sql.push(") UPDATE jobs SET status = 'done', result = done.result, lease_until = NULL, finished_at = ")
+        .push_bind(now)
+        .push(" FROM done WHERE jobs.id = done.id AND jobs.fence = done.fence AND jobs.status = 'running' RETURNING jobs.id");
+    let won: HashSet<String> = sql
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    for c in batch.iter().filter(|c| won.contains(&c.id.to_string())) {
+        for effect in &c.effects {
+            match effect {
+                Effect::StoreMessage { data, template } => {
+                    sqlx::query(
+                        "INSERT INTO messages (job_id, owner, data, template, created_at) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT (job_id) DO NOTHING",
+                    )
+                    .bind(c.id.to_string())
+                    .bind(&c.owner)
+                    .bind(data)
+                    .bind(template)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(batch
+        .iter()
+        .map(|c| won.contains(&c.id.to_string()))
+        .collect())
 }

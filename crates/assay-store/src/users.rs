@@ -1,3 +1,7 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use assay_core::now_ms;
 use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
@@ -22,6 +26,35 @@ pub struct ApiKeyCreated {
 }
 
 const KEY_PREFIX: &str = "assay_";
+
+/// How long a validated key is trusted without asking the database again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Recently validated keys, by hash.
+#[derive(Clone, Default)]
+pub(crate) struct KeyCache(Arc<Mutex<HashMap<String, (User, Instant)>>>);
+
+impl KeyCache {
+    fn get(&self, hash: &str) -> Option<User> {
+        let cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, hash: String, user: User) {
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            if cache.len() >= KEY_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, (user, Instant::now()));
+    }
+}
 
 fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -97,17 +130,26 @@ impl Store {
         Ok(key)
     }
 
-    /// The user owning a live key, or `None` for an unknown or revoked key.
+    /// The user owning a live key, or `None` for an unknown or revoked key. Valid keys are
+    /// remembered for [`KEY_CACHE_TTL`], so most requests cost no database read.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<User>> {
         if !secret.starts_with(KEY_PREFIX) {
             return Ok(None);
         }
-        Ok(sqlx::query_as(
+        let hash = hash_key(secret);
+        if let Some(user) = self.keys.get(&hash) {
+            return Ok(Some(user));
+        }
+        let user: Option<User> = sqlx::query_as(
             "SELECT u.id, u.name, u.is_admin, u.created_at FROM api_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.hash = ? AND k.revoked_at IS NULL",
         )
-        .bind(hash_key(secret))
+        .bind(&hash)
         .fetch_optional(&self.read)
-        .await?)
+        .await?;
+        if let Some(user) = &user {
+            self.keys.put(hash, user.clone());
+        }
+        Ok(user)
     }
 }

@@ -62,10 +62,10 @@ async fn a_stale_attempt_cannot_write_after_the_job_was_reclaimed() {
 
     // The first worker wakes up and tries to finish, heartbeat and fail: all refused.
     assert!(!store
-        .complete(&first, "w1", &Output::new(json!({"value": "stale"})))
+        .complete(&first, &Output::new(json!({"value": "stale"})))
         .await
         .unwrap());
-    assert!(!store.fail(&first, "w1", "late", None).await.unwrap());
+    assert!(!store.fail(&first, "late", None).await.unwrap());
     assert_eq!(
         store
             .heartbeat(&[(first.id, first.fence)], 30_000)
@@ -80,7 +80,7 @@ async fn a_stale_attempt_cannot_write_after_the_job_was_reclaimed() {
         .is_empty());
 
     assert!(store
-        .complete(&second, "w2", &Output::new(json!({"value": "fresh"})))
+        .complete(&second, &Output::new(json!({"value": "fresh"})))
         .await
         .unwrap());
     let done = store.get_job(job.id, &Scope::All).await.unwrap().unwrap();
@@ -93,7 +93,7 @@ async fn a_stale_attempt_cannot_write_after_the_job_was_reclaimed() {
         .into_iter()
         .map(|e| e.0)
         .collect();
-    assert_eq!(events, ["lease_expired", "done"]);
+    assert_eq!(events, ["requeued", "done"]);
 }
 
 #[tokio::test]
@@ -124,7 +124,7 @@ async fn retries_wait_for_run_after_and_failures_stay_visible() {
         .unwrap()
         .remove(0);
     assert!(store
-        .fail(&attempt, "w", "flaky", Some(now_ms() + 60_000))
+        .fail(&attempt, "flaky", Some(now_ms() + 60_000))
         .await
         .unwrap());
     assert!(
@@ -147,10 +147,7 @@ async fn retries_wait_for_run_after_and_failures_stay_visible() {
         .await
         .unwrap()
         .remove(0);
-    assert!(store
-        .fail(&attempt, "w", "broken input", None)
-        .await
-        .unwrap());
+    assert!(store.fail(&attempt, "broken input", None).await.unwrap());
     let failed = store.get_job(job2.id, &Scope::All).await.unwrap().unwrap();
     assert_eq!(
         (failed.status, failed.message.as_deref()),
@@ -167,7 +164,7 @@ async fn release_hands_the_job_back_without_spending_an_attempt() {
         .await
         .unwrap()
         .remove(0);
-    assert!(store.release(&attempt, "w").await.unwrap());
+    assert!(store.release(&attempt).await.unwrap());
     let again = store
         .claim("w", &["add"], 1, 30_000)
         .await
@@ -214,7 +211,7 @@ async fn cancel_stops_queued_and_running_jobs_only() {
         [running.id]
     );
     assert!(!store
-        .complete(&running, "w", &Output::new(json!(1)))
+        .complete(&running, &Output::new(json!(1)))
         .await
         .unwrap());
 }
@@ -237,7 +234,7 @@ async fn dedup_returns_the_recent_job_unless_it_failed() {
         .await
         .unwrap()
         .remove(0);
-    store.fail(&attempt, "w", "boom", None).await.unwrap();
+    store.fail(&attempt, "boom", None).await.unwrap();
     let (third, dup) = store.enqueue(keyed(60_000)).await.unwrap();
     assert!(!dup, "a failed job is not reused");
     assert_ne!(third.id, first.id);
@@ -259,8 +256,8 @@ async fn effects_are_written_once_with_the_result() {
             template: "default".into(),
         }],
     };
-    assert!(store.complete(&attempt, "w", &output).await.unwrap());
-    assert!(!store.complete(&attempt, "w", &output).await.unwrap());
+    assert!(store.complete(&attempt, &output).await.unwrap());
+    assert!(!store.complete(&attempt, &output).await.unwrap());
     let messages = store.list_messages(&Scope::Owner(owner), 10).await.unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].data, "hi");

@@ -280,23 +280,16 @@ impl Worker {
     }
 
     async fn record(&self, job: &Job, ending: Ending) -> AttemptEnd {
-        let id = &self.config.id;
         let written = match ending {
             Ending::Lost => return AttemptEnd::Abandoned,
-            Ending::Release => self
-                .store
-                .release(job, id)
-                .await
-                .map(|_| AttemptEnd::Abandoned),
-            Ending::Finished(Ok(output)) => {
-                self.store.complete(job, id, &output).await.map(|won| {
-                    if won {
-                        AttemptEnd::Done
-                    } else {
-                        AttemptEnd::Abandoned
-                    }
-                })
-            }
+            Ending::Release => self.store.release(job).await.map(|_| AttemptEnd::Abandoned),
+            Ending::Finished(Ok(output)) => self.store.complete(job, &output).await.map(|won| {
+                if won {
+                    AttemptEnd::Done
+                } else {
+                    AttemptEnd::Abandoned
+                }
+            }),
             Ending::Finished(Err(e)) => {
                 let retry = e.can_retry() && job.attempts < job.max_attempts;
                 let (message, retry_at, end) = if retry {
@@ -325,10 +318,13 @@ impl Worker {
                     (e.to_string(), None, AttemptEnd::Failed)
                 };
                 warn!(error = %e, retry, "job attempt failed");
-                self.store
-                    .fail(job, id, &message, retry_at)
-                    .await
-                    .map(|won| if won { end } else { AttemptEnd::Abandoned })
+                self.store.fail(job, &message, retry_at).await.map(|won| {
+                    if won {
+                        end
+                    } else {
+                        AttemptEnd::Abandoned
+                    }
+                })
             }
         };
         written.unwrap_or_else(|e| {

@@ -186,7 +186,7 @@ async fn transient_failures_are_retried_with_backoff_until_success() {
         .into_iter()
         .map(|e| e.0)
         .collect();
-    assert_eq!(events, ["retry", "retry", "done"]);
+    assert_eq!(events, ["requeued", "requeued", "done"]);
     stop.cancel();
 }
 
@@ -291,7 +291,7 @@ async fn shutdown_hands_unfinished_jobs_back_after_the_grace_period() {
         .into_iter()
         .map(|e| e.0)
         .collect();
-    assert_eq!(events, ["released"]);
+    assert_eq!(events, ["requeued"]);
     // Another worker picks it up and finishes it.
     let (stop, _w) = h.worker(1000);
     h.wait_for(id, JobStatus::Done).await;

@@ -103,7 +103,7 @@ async fn a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once() {
         .collect();
     assert_eq!(
         events,
-        [("lease_expired".to_owned(), 1), ("done".to_owned(), 2)],
+        [("requeued".to_owned(), 1), ("done".to_owned(), 2)],
         "completed exactly once"
     );
 }
