@@ -70,6 +70,11 @@ pub trait JobKind: Send + Sync + 'static {
         3
     }
 
+    /// Heavy kinds keep whole cores busy; workers run fewer of them at once than light ones.
+    fn heavy(&self) -> bool {
+        false
+    }
+
     /// Jobs of this kind with the same key and owner, submitted within the kind's dedup window,
     /// are answered with the existing job instead of a new one.
     fn dedup_key(&self, _payload: &Self::Payload) -> Option<String> {
@@ -130,6 +135,7 @@ pub struct Prepared {
 pub trait DynKind: Send + Sync {
     fn name(&self) -> &'static str;
     fn timeout(&self) -> Duration;
+    fn heavy(&self) -> bool;
     fn json_submissions(&self) -> bool;
     fn prepare(&self, input: Value) -> Result<Prepared, InputError>;
     fn cli_input(&self, arg: &str) -> Result<Value, InputError>;
@@ -150,6 +156,10 @@ impl<K: JobKind> DynKind for Erased<K> {
 
     fn json_submissions(&self) -> bool {
         self.0.json_submissions()
+    }
+
+    fn heavy(&self) -> bool {
+        self.0.heavy()
     }
 
     fn prepare(&self, input: Value) -> Result<Prepared, InputError> {
@@ -214,5 +224,9 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.keys().copied()
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &Arc<dyn DynKind>> + '_ {
+        self.kinds.values()
     }
 }

@@ -58,6 +58,10 @@ impl JobKind for Csv {
         false
     }
 
+    fn heavy(&self) -> bool {
+        true
+    }
+
     /// The same bytes profiled the same way by the same user are answered with the first job.
     fn dedup_key(&self, p: &CsvPayload) -> Option<String> {
         match &p.source {

@@ -98,7 +98,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("cache_size", "-4000");
+        // No ping before each acquire: a local file cannot silently drop a connection, and the
+        // ping is a full round trip to the connection's thread.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -106,6 +109,7 @@ impl Store {
             .await?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .min_connections(1)
             .connect_with(options.read_only(true))

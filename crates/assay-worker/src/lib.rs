@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use assay_core::{now_ms, Job, JobContext, JobError, JobId, Output, Registry};
 use assay_store::Store;
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
@@ -23,7 +23,10 @@ use tracing::{error, info, info_span, warn, Instrument};
 pub struct WorkerConfig {
     /// Recorded on every claim, so operators can tell which process ran an attempt.
     pub id: String,
+    /// Light jobs (add, ping, message, …) run at once; they mostly wait on the database.
     pub concurrency: usize,
+    /// Heavy jobs (analyzers that use whole cores) run at once.
+    pub heavy_concurrency: usize,
     /// How long a claim stays valid without a heartbeat; a dead worker's job is retried after it.
     pub lease: Duration,
     /// How often an idle worker looks for work it was not woken for (other processes' jobs, retries).
@@ -40,7 +43,8 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             id: format!("worker-{}", std::process::id()),
-            concurrency: 8,
+            concurrency: 64,
+            heavy_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
             grace: Duration::from_secs(25),
@@ -73,6 +77,25 @@ impl AttemptEnd {
 /// Told about every finished attempt; the server feeds its metrics from this.
 pub trait JobObserver: Send + Sync {
     fn attempt_finished(&self, kind: &str, end: AttemptEnd, elapsed: Duration);
+}
+
+/// The kinds that share one pool of slots.
+struct SlotGroup {
+    kinds: Vec<&'static str>,
+    slots: Arc<Semaphore>,
+}
+
+impl SlotGroup {
+    fn new(registry: &Registry, heavy: bool, slots: usize) -> Self {
+        SlotGroup {
+            kinds: registry
+                .kinds()
+                .filter(|k| k.heavy() == heavy)
+                .map(|k| k.name())
+                .collect(),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -108,60 +131,75 @@ impl Worker {
 
     /// Runs until `shutdown` fires, then drains as described in the crate docs.
     pub async fn run(self, shutdown: CancellationToken) {
-        let kinds: Vec<&'static str> = self.registry.names().collect();
-        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let groups = [
+            SlotGroup::new(&self.registry, false, self.config.concurrency),
+            SlotGroup::new(&self.registry, true, self.config.heavy_concurrency),
+        ];
+        let freed = Arc::new(Notify::new());
         let hard_stop = CancellationToken::new();
         let background = CancellationToken::new();
         let mut jobs = JoinSet::new();
         tokio::spawn(self.clone().maintain(background.clone()));
-        info!(worker = %self.config.id, concurrency = self.config.concurrency, kinds = ?kinds, "worker started");
+        info!(
+            worker = %self.config.id,
+            concurrency = self.config.concurrency,
+            heavy_concurrency = self.config.heavy_concurrency,
+            "worker started"
+        );
 
         let wake = self.store.wake();
+        let lease_ms = self.config.lease.as_millis() as i64;
         while !shutdown.is_cancelled() {
-            let free = slots.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    _ = slots.acquire() => {}
-                    _ = shutdown.cancelled() => break,
+            let mut claimed_any = false;
+            for group in &groups {
+                let free = group.slots.available_permits();
+                if free == 0 || group.kinds.is_empty() {
+                    continue;
                 }
-                continue;
-            }
-            let lease_ms = self.config.lease.as_millis() as i64;
-            let claimed = match self
-                .store
-                .claim(&self.config.id, &kinds, free as u32, lease_ms)
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    error!(error = %e, "claiming jobs failed; retrying after the poll interval");
-                    Vec::new()
-                }
-            };
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(self.config.poll) => {}
-                    _ = shutdown.cancelled() => break,
-                }
-                continue;
-            }
-            for job in claimed {
-                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                    break;
-                };
-                let span = info_span!("job", job.id = %job.id, job.kind = %job.kind, attempt = job.attempts);
-                let this = self.clone();
-                let hard_stop = hard_stop.clone();
-                jobs.spawn(
-                    async move {
-                        this.execute(job, hard_stop).await;
-                        drop(permit);
+                let claimed = match self
+                    .store
+                    .claim(&self.config.id, &group.kinds, free as u32, lease_ms)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        error!(error = %e, "claiming jobs failed; retrying after the poll interval");
+                        Vec::new()
                     }
-                    .instrument(span),
-                );
+                };
+                claimed_any |= !claimed.is_empty();
+                for job in claimed {
+                    let Ok(permit) = Arc::clone(&group.slots).try_acquire_owned() else {
+                        break;
+                    };
+                    let span = info_span!("job", job.id = %job.id, job.kind = %job.kind, attempt = job.attempts);
+                    let (this, hard_stop, freed) =
+                        (self.clone(), hard_stop.clone(), Arc::clone(&freed));
+                    jobs.spawn(
+                        async move {
+                            this.execute(job, hard_stop).await;
+                            drop(permit);
+                            freed.notify_one();
+                        }
+                        .instrument(span),
+                    );
+                }
             }
             while jobs.try_join_next().is_some() {}
+            if claimed_any {
+                continue;
+            }
+            // Wait for a slot of a full group to free, an enqueue in this process, or the poll
+            // interval (other processes' jobs, due retries).
+            let full = groups
+                .iter()
+                .any(|g| !g.kinds.is_empty() && g.slots.available_permits() == 0);
+            tokio::select! {
+                _ = freed.notified(), if full => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = shutdown.cancelled() => break,
+            }
         }
 
         info!(

@@ -66,6 +66,26 @@ impl JobKind for Slow {
     }
 }
 
+/// Slow and heavy: at most `heavy_concurrency` of these run at once.
+struct Crunch;
+
+impl JobKind for Crunch {
+    type Payload = Value;
+
+    fn name(&self) -> &'static str {
+        "crunch"
+    }
+
+    fn heavy(&self) -> bool {
+        true
+    }
+
+    async fn run(&self, _ctx: JobContext, _p: Value) -> Result<Output, JobError> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Ok(Output::new(json!("crunched")))
+    }
+}
+
 struct Bad;
 
 impl JobKind for Bad {
@@ -114,6 +134,7 @@ async fn harness() -> Harness {
             calls: calls.clone(),
         })
         .register(Slow)
+        .register(Crunch)
         .register(Bad);
     Harness {
         store,
@@ -131,6 +152,7 @@ impl Harness {
             retry_base: Duration::from_millis(10),
             grace: Duration::from_millis(grace_ms),
             lease: Duration::from_millis(600),
+            heavy_concurrency: 1,
             ..WorkerConfig::default()
         };
         let token = CancellationToken::new();
@@ -237,6 +259,30 @@ async fn permanent_errors_and_timeouts_fail_at_once() {
     );
     let job = h.wait_for(slow, JobStatus::Failed).await;
     assert!(job.message.unwrap().starts_with("timed_out:"));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn heavy_jobs_respect_their_own_limit_while_light_ones_flow() {
+    let h = harness().await;
+    let (stop, _w) = h.worker(1000);
+    let first = h.enqueue("crunch", json!({})).await;
+    let second = h.enqueue("crunch", json!({})).await;
+    h.wait_for(first, JobStatus::Running).await;
+    // Light work is not held up by the busy heavy slot.
+    let light = h.enqueue("bad", json!({})).await;
+    h.wait_for(light, JobStatus::Failed).await;
+    assert_eq!(
+        h.job(second).await.status,
+        JobStatus::Queued,
+        "one heavy slot"
+    );
+    let second = h.wait_for(second, JobStatus::Done).await;
+    let first = h.job(first).await;
+    assert!(
+        second.started_at.unwrap() >= first.finished_at.unwrap(),
+        "ran one after the other"
+    );
     stop.cancel();
 }
 

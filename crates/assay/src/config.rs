@@ -19,8 +19,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `ASSAY_DATA_DIR`: the SQLite database and stored files live here.
     pub data_dir: PathBuf,
-    /// `ASSAY_WORKER_CONCURRENCY`: jobs one worker runs at once.
+    /// `ASSAY_WORKER_CONCURRENCY`: light jobs (add, ping, message) one worker runs at once.
     pub worker_concurrency: usize,
+    /// `ASSAY_HEAVY_CONCURRENCY`: heavy jobs (csv, …) one worker runs at once; 0 = one per core.
+    pub heavy_concurrency: usize,
     /// `ASSAY_LEASE_SECS`: how soon a dead worker's job is claimed again.
     pub lease_secs: u64,
     /// `ASSAY_POLL_MS`: how often an idle worker looks for work it was not woken for.
@@ -78,7 +80,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
-            worker_concurrency: 16,
+            worker_concurrency: 64,
+            heavy_concurrency: 0,
             lease_secs: 30,
             poll_ms: 250,
             grace_secs: 25,
@@ -158,6 +161,10 @@ impl Config {
         WorkerConfig {
             id,
             concurrency: self.worker_concurrency,
+            heavy_concurrency: match self.heavy_concurrency {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
             lease: Duration::from_secs(self.lease_secs),
             poll: Duration::from_millis(self.poll_ms),
             grace: Duration::from_secs(self.grace_secs),
