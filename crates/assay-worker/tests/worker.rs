@@ -81,7 +81,7 @@ impl JobKind for Crunch {
     }
 
     async fn run(&self, _ctx: JobContext, _p: Value) -> Result<Output, JobError> {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         Ok(Output::new(json!("crunched")))
     }
 }
