@@ -1,0 +1,99 @@
+//! Centre candidates: every edge point votes along its gradient line, both ways, for centres
+//! between the smallest and largest radius; peaks of the smoothed votes are candidates.
+
+use crate::edges::Edge;
+
+/// Accumulator cells are this many pixels wide: the radius fit refines the centre later, and
+/// coarse cells halve the votes to cast.
+pub(crate) const CELL: f32 = 2.0;
+
+/// A candidate centre in pixel coordinates with its smoothed vote count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Candidate {
+    pub x: f32,
+    pub y: f32,
+    pub votes: u32,
+}
+
+/// Returns local maxima of the vote map with at least `min_votes`, most votes first, at most
+/// `limit` of them.
+pub(crate) fn candidates(
+    edges: &[Edge],
+    width: usize,
+    height: usize,
+    min_r: f32,
+    max_r: f32,
+    min_votes: u32,
+    limit: usize,
+) -> Vec<Candidate> {
+    let aw = (width as f32 / CELL) as usize + 2;
+    let ah = (height as f32 / CELL) as usize + 2;
+    let acc = vote(edges, aw, ah, min_r, max_r);
+    let smooth = box3(&acc, aw, ah);
+    let mut found = Vec::new();
+    for y in 1..ah - 1 {
+        for x in 1..aw - 1 {
+            let i = y * aw + x;
+            let v = smooth[i];
+            if v < min_votes {
+                continue;
+            }
+            // Strict on one side, lenient on the other, so a flat top yields one peak.
+            let n = [i - aw - 1, i - aw, i - aw + 1, i - 1];
+            let s = [i + 1, i + aw - 1, i + aw, i + aw + 1];
+            if n.iter().all(|&j| v > smooth[j]) && s.iter().all(|&j| v >= smooth[j]) {
+                found.push(Candidate {
+                    x: x as f32 * CELL,
+                    y: y as f32 * CELL,
+                    votes: v,
+                });
+            }
+        }
+    }
+    found.sort_by_key(|c| std::cmp::Reverse(c.votes));
+    found.truncate(limit);
+    found
+}
+
+fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> Vec<u32> {
+    let mut acc = vec![0u32; aw * ah];
+    let steps = ((max_r - min_r) / CELL).max(0.0) as usize + 1;
+    let (lim_x, lim_y) = ((aw - 1) as f32, (ah - 1) as f32);
+    for e in edges {
+        let (cx, cy) = (e.x / CELL + 0.5, e.y / CELL + 0.5);
+        for sign in [1.0f32, -1.0] {
+            let (sx, sy) = (sign * e.ux, sign * e.uy);
+            let mut px = cx + sx * (min_r / CELL);
+            let mut py = cy + sy * (min_r / CELL);
+            for _ in 0..steps {
+                // Once the ray leaves the map it never comes back.
+                if !(0.0..lim_x).contains(&px) || !(0.0..lim_y).contains(&py) {
+                    break;
+                }
+                acc[py as usize * aw + px as usize] += 1;
+                px += sx;
+                py += sy;
+            }
+        }
+    }
+    acc
+}
+
+/// 3x3 box sum; the border stays zero.
+fn box3(acc: &[u32], aw: usize, ah: usize) -> Vec<u32> {
+    let mut rows = vec![0u32; aw * ah];
+    for y in 0..ah {
+        for x in 1..aw - 1 {
+            let i = y * aw + x;
+            rows[i] = acc[i - 1] + acc[i] + acc[i + 1];
+        }
+    }
+    let mut out = vec![0u32; aw * ah];
+    for y in 1..ah - 1 {
+        for x in 0..aw {
+            let i = y * aw + x;
+            out[i] = rows[i - aw] + rows[i] + rows[i + aw];
+        }
+    }
+    out
+}

@@ -1,0 +1,355 @@
+//! From candidate centres to circles: a radius histogram per centre, a least-squares fit to
+//! the supporting edge points, the circumference coverage that becomes the score, and the
+//! checks that turn away ellipses, polygons and lines.
+
+use crate::edges::Edge;
+use crate::hough::Candidate;
+
+/// Edge points sorted into square buckets, so a candidate reads only the points near it.
+pub(crate) struct Grid<'a> {
+    edges: &'a [Edge],
+    cols: usize,
+    rows: usize,
+    /// `order[start[c]..start[c + 1]]` are the edges in bucket `c`.
+    start: Vec<u32>,
+    order: Vec<u32>,
+}
+
+const BUCKET: f32 = 16.0;
+/// The widest ring whose two rims are reported as one circle.
+const RING_WIDTH: f32 = 12.0;
+
+impl<'a> Grid<'a> {
+    pub(crate) fn new(edges: &'a [Edge], width: usize, height: usize) -> Self {
+        let cols = (width as f32 / BUCKET) as usize + 1;
+        let rows = (height as f32 / BUCKET) as usize + 1;
+        let bucket = |e: &Edge| {
+            let c = ((e.x / BUCKET) as usize).min(cols - 1);
+            let r = ((e.y / BUCKET) as usize).min(rows - 1);
+            r * cols + c
+        };
+        let mut start = vec![0u32; cols * rows + 1];
+        for e in edges {
+            start[bucket(e) + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut order = vec![0u32; edges.len()];
+        for (i, e) in edges.iter().enumerate() {
+            let b = bucket(e);
+            order[fill[b] as usize] = i as u32;
+            fill[b] += 1;
+        }
+        Grid {
+            edges,
+            cols,
+            rows,
+            start,
+            order,
+        }
+    }
+
+    /// Calls `f` with every edge in the buckets touching the square of half-side `reach`.
+    fn near(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(&Edge)) {
+        let span = |v: f32, n: usize| {
+            let lo = ((v - reach) / BUCKET).floor().max(0.0) as usize;
+            let hi = (((v + reach) / BUCKET).floor().max(0.0) as usize).min(n - 1);
+            (lo, hi)
+        };
+        let (c0, c1) = span(x, self.cols);
+        let (r0, r1) = span(y, self.rows);
+        for r in r0..=r1 {
+            let a = self.start[r * self.cols + c0] as usize;
+            let b = self.start[r * self.cols + c1 + 1] as usize;
+            for &i in &self.order[a..b] {
+                f(&self.edges[i as usize]);
+            }
+        }
+    }
+}
+
+/// A verified circle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Circle {
+    pub x: f32,
+    pub y: f32,
+    pub r: f32,
+    pub score: f32,
+    pub polarity: Polarity,
+}
+
+/// Which way the gradient points across the rim. The two rims of a drawn ring have opposite
+/// polarities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Polarity {
+    /// Gradient points outwards: the inside is darker.
+    DarkInside,
+    /// Gradient points inwards: the inside is lighter.
+    LightInside,
+}
+
+/// Thresholds derived from the options.
+pub(crate) struct Rules {
+    pub min_r: f32,
+    pub max_r: f32,
+    pub min_score: f32,
+}
+
+/// Gradient within about 25° of the radius.
+const RADIAL_LOOSE: f32 = 0.9;
+/// Gradient within about 18° of the radius: what counts as support.
+const RADIAL_TIGHT: f32 = 0.95;
+/// Edge pixels per pixel of circumference for a thin digital circle: 2√2/π.
+const PIXELS_PER_LENGTH: f32 = 0.9;
+
+/// The circles around one candidate centre (several when rings are concentric).
+pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
+    let max_bin = rules.max_r.ceil() as usize + 3;
+    let mut hist = vec![0f32; max_bin + 2];
+    grid.near(c.x, c.y, rules.max_r + 3.0, |e| {
+        let (dx, dy) = (e.x - c.x, e.y - c.y);
+        let d = (dx * dx + dy * dy).sqrt();
+        if d < rules.min_r - 3.0 || d > rules.max_r + 3.0 || d < 1.0 {
+            return;
+        }
+        let cos = (dx * e.ux + dy * e.uy) / d;
+        if cos.abs() >= RADIAL_LOOSE {
+            hist[(d + 0.5) as usize] += 1.0;
+        }
+    });
+    // Support of radius r as a fraction of a full circle's edge pixels.
+    let support = |r: usize| {
+        let s = hist[r.saturating_sub(1)] + hist[r] + hist[(r + 1).min(max_bin + 1)];
+        s / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
+    };
+    let lo = (rules.min_r.floor() as usize).max(2);
+    let hi = (rules.max_r.ceil() as usize).min(max_bin);
+    let mut peaks: Vec<(usize, f32)> = Vec::new();
+    for r in lo..=hi {
+        let s = support(r);
+        if s < rules.min_score * 0.6 {
+            continue;
+        }
+        if s >= support(r - 1) && s > support(r + 1) {
+            peaks.push((r, s));
+        }
+    }
+    peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for &(r, _) in peaks.iter().take(3) {
+        if let Some(circle) = refine(grid, c.x, c.y, r as f32, rules) {
+            out.push(circle);
+        }
+    }
+}
+
+/// Fits a circle to the edge points near radius `r` around `(x, y)`, twice with a narrowing
+/// band, then scores it; `None` when it is no circle.
+fn refine(grid: &Grid, x: f32, y: f32, r: f32, rules: &Rules) -> Option<Circle> {
+    let mut fit = (x, y, r);
+    for band in [(2.0f32).max(0.08 * r), 0.0] {
+        let band = if band > 0.0 {
+            band
+        } else {
+            (1.5f32).max(0.04 * fit.2)
+        };
+        let mut sums = FitSums::default();
+        let (fx, fy, fr) = fit;
+        grid.near(fx, fy, fr + band + 1.0, |e| {
+            let (dx, dy) = (e.x - fx, e.y - fy);
+            let d = (dx * dx + dy * dy).sqrt();
+            if (d - fr).abs() <= band
+                && d > 0.5
+                && ((dx * e.ux + dy * e.uy) / d).abs() >= RADIAL_LOOSE
+            {
+                sums.add(dx, dy);
+            }
+        });
+        let (cx, cy, cr) = sums.solve()?;
+        fit = (fx + cx, fy + cy, cr);
+    }
+    let (fx, fy, fr) = fit;
+    if !(fr >= rules.min_r - 0.5 && fr <= rules.max_r + 0.5) {
+        return None;
+    }
+    let (score, polarity) = coverage(grid, fx, fy, fr);
+    if score < rules.min_score || eccentric(grid, fx, fy, fr) {
+        return None;
+    }
+    Some(Circle {
+        x: fx,
+        y: fy,
+        r: fr,
+        score,
+        polarity,
+    })
+}
+
+/// Coverage of the circle: the fraction of arcs of about 3 px that hold an edge point within
+/// the band whose gradient points along the radius, counting one polarity at a time (a disc
+/// is brighter or darker than its surroundings all the way round), and that polarity.
+fn coverage(grid: &Grid, x: f32, y: f32, r: f32) -> (f32, Polarity) {
+    const MAX_SECTORS: usize = 256;
+    let sectors = ((2.0 * std::f32::consts::PI * r / 3.0).round() as usize).clamp(8, MAX_SECTORS);
+    let band = (1.5f32).max(0.04 * r);
+    let mut hit = [[false; MAX_SECTORS]; 2];
+    let per_radian = sectors as f32 / (2.0 * std::f32::consts::PI);
+    grid.near(x, y, r + band + 1.0, |e| {
+        let (dx, dy) = (e.x - x, e.y - y);
+        let d = (dx * dx + dy * dy).sqrt();
+        if (d - r).abs() > band || d < 0.5 {
+            return;
+        }
+        let cos = (dx * e.ux + dy * e.uy) / d;
+        if cos.abs() < RADIAL_TIGHT {
+            return;
+        }
+        let a = dy.atan2(dx) + std::f32::consts::PI;
+        hit[usize::from(cos > 0.0)][((a * per_radian) as usize).min(sectors - 1)] = true;
+    });
+    let count = |h: &[bool; MAX_SECTORS]| h[..sectors].iter().filter(|&&h| h).count();
+    let (dark, light) = (count(&hit[0]), count(&hit[1]));
+    let polarity = if light >= dark {
+        Polarity::DarkInside
+    } else {
+        Polarity::LightInside
+    };
+    (dark.max(light) as f32 / sectors as f32, polarity)
+}
+
+/// True when the edge points around the circle trace an ellipse: their distance from the
+/// centre swings with twice the angle by more than a few percent of the radius.
+fn eccentric(grid: &Grid, x: f32, y: f32, r: f32) -> bool {
+    let band = (3.0f32).max(0.25 * r);
+    // Normal equations for d - r = a + b cos 2θ + c sin 2θ.
+    let mut m = [[0f64; 3]; 3];
+    let mut v = [0f64; 3];
+    grid.near(x, y, r + band + 1.0, |e| {
+        let (dx, dy) = (e.x - x, e.y - y);
+        let d = (dx * dx + dy * dy).sqrt();
+        if (d - r).abs() > band || d < 0.5 || ((dx * e.ux + dy * e.uy) / d).abs() < RADIAL_LOOSE {
+            return;
+        }
+        let (c, s) = ((dx * dx - dy * dy) / (d * d), 2.0 * dx * dy / (d * d));
+        let basis = [1.0, f64::from(c), f64::from(s)];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] += basis[i] * basis[j];
+            }
+            v[i] += basis[i] * f64::from(d - r);
+        }
+    });
+    match solve3(m, v) {
+        Some([_, b, c]) => ((b * b + c * c).sqrt() as f32) > (0.75f32).max(0.05 * r),
+        None => false,
+    }
+}
+
+/// Running sums for the algebraic (Kåsa) circle fit, in coordinates relative to the guess.
+#[derive(Default)]
+struct FitSums {
+    n: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    yy: f64,
+    xy: f64,
+    xz: f64,
+    yz: f64,
+    z: f64,
+}
+
+impl FitSums {
+    fn add(&mut self, x: f32, y: f32) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        let z = x * x + y * y;
+        self.n += 1.0;
+        self.x += x;
+        self.y += y;
+        self.xx += x * x;
+        self.yy += y * y;
+        self.xy += x * y;
+        self.xz += x * z;
+        self.yz += y * z;
+        self.z += z;
+    }
+
+    /// Solves x² + y² + D x + E y + F = 0 in the least-squares sense; returns centre and radius.
+    fn solve(&self) -> Option<(f32, f32, f32)> {
+        if self.n < 8.0 {
+            return None;
+        }
+        let m = [
+            [self.xx, self.xy, self.x],
+            [self.xy, self.yy, self.y],
+            [self.x, self.y, self.n],
+        ];
+        let [d, e, f] = solve3(m, [-self.xz, -self.yz, -self.z])?;
+        let (cx, cy) = (-d / 2.0, -e / 2.0);
+        let r2 = cx * cx + cy * cy - f;
+        (r2 > 0.0).then(|| (cx as f32, cy as f32, r2.sqrt() as f32))
+    }
+}
+
+/// Solves a 3x3 linear system by Cramer's rule; `None` when it is singular.
+fn solve3(m: [[f64; 3]; 3], v: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |a: [[f64; 3]; 3]| {
+        a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
+            - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+            + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
+    };
+    let d = det(m);
+    if d.abs() < 1e-9 {
+        return None;
+    }
+    let mut out = [0.0; 3];
+    for (k, slot) in out.iter_mut().enumerate() {
+        let mut a = m;
+        for i in 0..3 {
+            a[i][k] = v[i];
+        }
+        *slot = det(a) / d;
+    }
+    Some(out)
+}
+
+/// Drops circles that repeat a better one (same centre and radius within a few pixels) and
+/// folds the inner and outer rims of a ring (concentric, close radii, opposite polarities)
+/// into one circle on the ring's centre line. Concentric circles whose radii differ clearly
+/// are both kept.
+pub(crate) fn suppress(mut circles: Vec<Circle>, max: usize) -> Vec<Circle> {
+    circles.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.r.total_cmp(&a.r)));
+    let mut kept: Vec<(Circle, bool)> = Vec::new();
+    for c in circles {
+        let mut absorbed = false;
+        for (k, merged) in kept.iter_mut() {
+            let small = c.r.min(k.r);
+            let dist = ((c.x - k.x).powi(2) + (c.y - k.y).powi(2)).sqrt();
+            if dist > (4.0f32).max(0.2 * small) {
+                continue;
+            }
+            let gap = (c.r - k.r).abs();
+            let same = gap <= (5.0f32).max(0.2 * small);
+            let rims = gap <= RING_WIDTH.max(0.3 * small) && c.polarity != k.polarity;
+            if !same && !rims {
+                continue;
+            }
+            absorbed = true;
+            if c.polarity != k.polarity && !*merged && c.score >= 0.8 * k.score {
+                k.x = (k.x + c.x) / 2.0;
+                k.y = (k.y + c.y) / 2.0;
+                k.r = (k.r + c.r) / 2.0;
+                *merged = true;
+            }
+            break;
+        }
+        if !absorbed {
+            kept.push((c, false));
+            if kept.len() == max {
+                break;
+            }
+        }
+    }
+    kept.into_iter().map(|(c, _)| c).collect()
+}
