@@ -264,8 +264,9 @@ pub(crate) struct ColumnStats {
     trues: u64,
     types: TypeCounts,
     numbers: Numbers,
-    text_min: Option<Vec<u8>>,
-    text_max: Option<Vec<u8>>,
+    /// Smallest and largest raw value, each with its 8-byte prefix.
+    text_min: Option<(u64, Vec<u8>)>,
+    text_max: Option<(u64, Vec<u8>)>,
     text_order: Order<Vec<u8>>,
     values: ValueCounter,
     len_min: u64,
@@ -336,31 +337,30 @@ impl ColumnStats {
         }
     }
 
-    /// Byte-wise min and max; the first byte settles most comparisons without a full compare.
+    /// Byte-wise min and max; comparing 8-byte big-endian prefixes settles most values
+    /// without a full comparison.
     #[inline]
     fn add_text_range(&mut self, v: &[u8]) {
-        let first = v.first().copied().unwrap_or(0);
+        let p = prefix(v);
         match (&mut self.text_min, &mut self.text_max) {
-            (Some(min), Some(max)) => {
-                let (lo, hi) = (
-                    min.first().copied().unwrap_or(0),
-                    max.first().copied().unwrap_or(0),
-                );
-                if first > lo && first < hi {
+            (Some((min_prefix, min)), Some((max_prefix, max))) => {
+                if p > *min_prefix && p < *max_prefix {
                     return;
                 }
-                if v < min.as_slice() {
+                if p <= *min_prefix && v < min.as_slice() {
+                    *min_prefix = p;
                     min.clear();
                     min.extend_from_slice(v);
                 }
-                if v > max.as_slice() {
+                if p >= *max_prefix && v > max.as_slice() {
+                    *max_prefix = p;
                     max.clear();
                     max.extend_from_slice(v);
                 }
             }
             _ => {
-                self.text_min = Some(v.to_vec());
-                self.text_max = Some(v.to_vec());
+                self.text_min = Some((p, v.to_vec()));
+                self.text_max = Some((p, v.to_vec()));
             }
         }
     }
@@ -371,7 +371,7 @@ impl ColumnStats {
         self.trues += other.trues;
         self.types.add(&other.types);
         self.numbers.merge(&other.numbers);
-        if let (Some(min), Some(max)) = (&other.text_min, &other.text_max) {
+        if let (Some((_, min)), Some((_, max))) = (&other.text_min, &other.text_max) {
             self.add_text_range(min);
             self.add_text_range(max);
         }
@@ -388,9 +388,9 @@ impl ColumnStats {
         let inferred = t.inferred();
         let n = &self.numbers;
         let numeric = matches!(inferred, ColumnType::Integer | ColumnType::Float);
-        let text = |v: &Option<Vec<u8>>| {
+        let text = |v: &Option<(u64, Vec<u8>)>| {
             v.as_ref()
-                .map(|b| Json::String(String::from_utf8_lossy(b).into_owned()))
+                .map(|(_, b)| Json::String(String::from_utf8_lossy(b).into_owned()))
         };
         let (min, max) = match inferred {
             ColumnType::Integer => (Some(n.int_min.into()), Some(n.int_max.into())),
@@ -452,6 +452,16 @@ impl ColumnStats {
         }
         profile
     }
+}
+
+/// The first 8 bytes as a big-endian number, zero-padded: ordering prefixes orders values
+/// whenever the prefixes differ.
+#[inline]
+fn prefix(v: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = v.len().min(8);
+    bytes[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 fn float_json(x: f64) -> Option<Json> {

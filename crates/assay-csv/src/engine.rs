@@ -353,7 +353,7 @@ pub(crate) fn run<R: Read>(
         error: None,
     };
 
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(1);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     std::thread::scope(|scope| {

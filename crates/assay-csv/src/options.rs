@@ -45,7 +45,7 @@ impl Default for CsvOptions {
             threads: 0,
             max_ragged_reported: 20,
             exact_threshold: 100_000,
-            chunk_bytes: 8 << 20,
+            chunk_bytes: 16 << 20,
         }
     }
 }
