@@ -275,7 +275,7 @@ pub(crate) struct ColumnStats {
 }
 
 impl ColumnStats {
-    pub(crate) fn new(exact_threshold: usize) -> Self {
+    pub(crate) fn new(exact_threshold: usize, distinct_threshold: usize) -> Self {
         ColumnStats {
             nulls: 0,
             trues: 0,
@@ -284,7 +284,7 @@ impl ColumnStats {
             text_min: None,
             text_max: None,
             text_order: Order::new(),
-            values: ValueCounter::new(exact_threshold),
+            values: ValueCounter::new(distinct_threshold),
             len_min: u64::MAX,
             len_max: 0,
             len_sum: 0,

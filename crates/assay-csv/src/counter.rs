@@ -2,10 +2,10 @@
 //! frequent values seen so far keep being counted.
 //!
 //! Values are identified by their 64-bit xxh3 hash, which saves a key comparison (and a
-//! cache miss) per lookup; two different values collide with probability about n^2 / 2^65,
-//! below one in ten million for a million distinct values. The table is a flat
-//! linear-probing array of 16-byte slots kept at most half full, so a lookup usually reads
-//! one cache line.
+//! cache miss) per lookup. The table is a flat linear-probing array kept at most half full,
+//! indexed by the hash's low bits and checked against its high 32 bits: two different values
+//! are confused with probability about n^2 / 2^(32 + log2 capacity), below one in a million
+//! at the default 10 000 distinct values.
 
 use crate::sketch::HyperLogLog;
 
@@ -14,42 +14,54 @@ const CANDIDATES: usize = 1000;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// 0 marks an empty slot; a real hash of 0 is stored as 1.
-    hash: u64,
+    /// High half of the value's hash; 0 marks an empty slot (a real 0 is stored as 1).
+    tag: u32,
     /// Saturates at u32::MAX (over 4 billion repeats, beyond the default size limit).
     count: u32,
-    /// Index into `keys`.
-    key: u32,
 }
 
-/// Counts per distinct value, with the value bytes kept once in an arena for reporting.
+/// A distinct value: its full hash and where its bytes are in the arena.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    hash: u64,
+    start: u32,
+    len: u32,
+}
+
+/// Counts per distinct value. Probing touches only 8-byte slots (tag and count), so the hot
+/// part of a 10 000-value table fits in a core's L2 cache; full hashes and value bytes sit
+/// in side arrays read on insert, growth and reporting.
 #[derive(Debug, Clone)]
 pub(crate) struct ValueCounter {
     slots: Vec<Slot>,
-    len: usize,
-    keys: Vec<(u32, u32)>,
+    /// `entry_of[i]` indexes `entries` for the value in `slots[i]`.
+    entry_of: Vec<u32>,
+    entries: Vec<Entry>,
     arena: Vec<u8>,
     limit: usize,
     /// Set once more than `limit` distinct values were seen.
     overflow: Option<Box<HyperLogLog>>,
 }
 
+fn tag(hash: u64) -> u32 {
+    ((hash >> 32) as u32).max(1)
+}
+
 impl ValueCounter {
     pub(crate) fn new(limit: usize) -> Self {
         ValueCounter {
             slots: vec![Slot::default(); 16],
-            len: 0,
-            keys: Vec::new(),
+            entry_of: vec![0; 16],
+            entries: Vec::new(),
             arena: Vec::new(),
             limit,
             overflow: None,
         }
     }
 
-    fn key(&self, slot: &Slot) -> &[u8] {
-        self.keys
-            .get(slot.key as usize)
-            .and_then(|&(start, len)| self.arena.get(start as usize..(start + len) as usize))
+    fn key(&self, entry: &Entry) -> &[u8] {
+        self.arena
+            .get(entry.start as usize..(entry.start + entry.len) as usize)
             .unwrap_or_default()
     }
 
@@ -57,10 +69,11 @@ impl ValueCounter {
     #[inline]
     fn probe(&self, hash: u64) -> usize {
         let mask = self.slots.len() - 1;
+        let tag = tag(hash);
         let mut i = (hash as usize) & mask;
         loop {
-            let h = self.slots[i].hash;
-            if h == hash || h == 0 {
+            let t = self.slots[i].tag;
+            if t == tag || t == 0 {
                 return i;
             }
             i = (i + 1) & mask;
@@ -69,16 +82,18 @@ impl ValueCounter {
 
     #[inline]
     pub(crate) fn add(&mut self, value: &[u8], hash: u64) {
-        self.add_n(value, hash.max(1), 1);
+        self.add_n(value, hash, 1);
     }
 
     #[inline]
     fn add_n(&mut self, value: &[u8], hash: u64, n: u32) {
         let i = self.probe(hash);
-        if self.slots[i].hash == hash {
+        if self.slots[i].tag != 0 {
             self.slots[i].count = self.slots[i].count.saturating_add(n);
         } else if self.overflow.is_none() {
-            if self.len < self.limit && self.arena.len() + value.len() <= u32::MAX as usize {
+            if self.entries.len() < self.limit
+                && self.arena.len() + value.len() <= u32::MAX as usize
+            {
                 self.insert_at(i, value, hash, n);
                 return;
             }
@@ -91,66 +106,75 @@ impl ValueCounter {
 
     fn insert_at(&mut self, i: usize, value: &[u8], hash: u64, count: u32) {
         self.slots[i] = Slot {
-            hash,
+            tag: tag(hash),
             count,
-            key: self.keys.len() as u32,
         };
-        self.keys
-            .push((self.arena.len() as u32, value.len() as u32));
+        self.entry_of[i] = self.entries.len() as u32;
+        self.entries.push(Entry {
+            hash,
+            start: self.arena.len() as u32,
+            len: value.len() as u32,
+        });
         self.arena.extend_from_slice(value);
-        self.len += 1;
-        if self.len * 2 > self.slots.len() {
+        if self.entries.len() * 2 > self.slots.len() {
             self.grow(self.slots.len() * 2);
         }
     }
 
     fn grow(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); capacity]);
-        for slot in old.into_iter().filter(|s| s.hash != 0) {
-            let i = self.probe(slot.hash);
+        let slots = std::mem::replace(&mut self.slots, vec![Slot::default(); capacity]);
+        let entry_of = std::mem::replace(&mut self.entry_of, vec![0; capacity]);
+        for (slot, e) in slots.into_iter().zip(entry_of).filter(|(s, _)| s.tag != 0) {
+            let Some(entry) = self.entries.get(e as usize) else {
+                continue;
+            };
+            let i = self.probe(entry.hash);
             self.slots[i] = slot;
+            self.entry_of[i] = e;
         }
     }
 
-    /// Slots in use, most frequent first, ties broken by value.
-    fn ranked(&self) -> Vec<Slot> {
-        let mut slots: Vec<Slot> = self.slots.iter().copied().filter(|s| s.hash != 0).collect();
-        slots.sort_unstable_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then_with(|| self.key(a).cmp(self.key(b)))
+    /// Used slots as (entry, count), visited in a scattered order: inserting hashes in
+    /// table order into another table would pile them into long probe runs.
+    fn used(&self) -> impl Iterator<Item = (&Entry, u32)> + '_ {
+        let mask = self.slots.len() - 1;
+        (0..self.slots.len()).filter_map(move |k| {
+            let i = k.wrapping_mul(0x9E37_79B9) & mask;
+            let slot = self.slots[i];
+            let entry = self.entries.get(self.entry_of[i] as usize)?;
+            (slot.tag != 0).then_some((entry, slot.count))
+        })
+    }
+
+    /// Values in use with their counts, most frequent first, ties broken by value.
+    fn ranked(&self) -> Vec<(Entry, u32)> {
+        let mut used: Vec<(Entry, u32)> = self.used().map(|(e, n)| (*e, n)).collect();
+        used.sort_unstable_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| self.key(&a.0).cmp(self.key(&b.0)))
         });
-        slots
+        used
     }
 
     /// Moves every value into the HyperLogLog and keeps only the most frequent as candidates.
     fn overflow(&mut self) {
         let mut hll = Box::new(HyperLogLog::new());
-        self.slots
-            .iter()
-            .filter(|s| s.hash != 0)
-            .for_each(|s| hll.add(s.hash));
+        self.entries.iter().for_each(|e| hll.add(e.hash));
         let mut kept = self.ranked();
         kept.truncate(CANDIDATES);
         let old = std::mem::replace(self, ValueCounter::new(self.limit));
         self.grow((CANDIDATES * 4).next_power_of_two());
-        for slot in kept {
-            let i = self.probe(slot.hash);
-            self.insert_at(i, old.key(&slot), slot.hash, slot.count);
+        for (entry, count) in kept {
+            let i = self.probe(entry.hash);
+            self.insert_at(i, old.key(&entry), entry.hash, count);
         }
         self.overflow = Some(hll);
     }
 
     /// Adds the counts of a later chunk.
     pub(crate) fn merge(&mut self, other: &ValueCounter) {
-        // Visiting slots in table order would insert hashes sorted by their low bits, which
-        // piles them into long probe runs; an odd stride visits every slot in scattered order.
-        let mask = other.slots.len() - 1;
-        for k in 0..other.slots.len() {
-            let slot = &other.slots[k.wrapping_mul(0x9E37_79B9) & mask];
-            if slot.hash != 0 {
-                self.add_n(other.key(slot), slot.hash, slot.count);
-            }
+        for (entry, count) in other.used() {
+            self.add_n(other.key(entry), entry.hash, count);
         }
         if let Some(theirs) = &other.overflow {
             if self.overflow.is_none() {
@@ -169,7 +193,7 @@ impl ValueCounter {
     pub(crate) fn distinct(&self) -> u64 {
         match &self.overflow {
             Some(hll) => hll.estimate(),
-            None => self.len as u64,
+            None => self.entries.len() as u64,
         }
     }
 
@@ -178,9 +202,9 @@ impl ValueCounter {
         self.ranked()
             .iter()
             .take(n)
-            .map(|s| {
-                let key = String::from_utf8_lossy(self.key(s)).into_owned();
-                (key, u64::from(s.count))
+            .map(|(e, count)| {
+                let key = String::from_utf8_lossy(self.key(e)).into_owned();
+                (key, u64::from(*count))
             })
             .collect()
     }

@@ -32,6 +32,7 @@ struct Settings {
     columns: usize,
     nulls: NullTokens,
     exact_threshold: usize,
+    distinct_threshold: usize,
     max_ragged: usize,
     /// Raw offset of decoded byte 0, for error positions; `None` when the decoded text was
     /// produced by transcoding and is valid by construction.
@@ -80,7 +81,7 @@ impl Partial {
             ragged: Vec::new(),
             row_sample: RowSample::default(),
             columns: (0..s.columns)
-                .map(|_| ColumnStats::new(s.exact_threshold))
+                .map(|_| ColumnStats::new(s.exact_threshold, s.distinct_threshold))
                 .collect(),
         }
     }
@@ -340,6 +341,7 @@ pub(crate) fn run<R: Read>(
         columns,
         nulls: NullTokens::new(&opts.na_tokens),
         exact_threshold: opts.exact_threshold,
+        distinct_threshold: opts.distinct_threshold,
         max_ragged: opts.max_ragged_reported,
         utf8_base,
     };
@@ -438,7 +440,7 @@ pub(crate) fn run<R: Read>(
         ragged_rows: total.ragged_rows,
         ragged_examples: total.ragged,
         elapsed_ms: started.elapsed().as_millis() as u64,
-        methods: Methods::new(opts.exact_threshold),
+        methods: Methods::new(opts.exact_threshold, opts.distinct_threshold),
         columns: total
             .columns
             .into_iter()

@@ -304,6 +304,7 @@ fn sketches_take_over_above_the_threshold() {
     }
     let opts = CsvOptions {
         exact_threshold: 1000,
+        distinct_threshold: 1000,
         ..CsvOptions::default()
     };
     let r = profile_bytes(text.as_bytes(), &opts).unwrap();
@@ -384,7 +385,10 @@ fn parallel_chunked_profile_equals_single_threaded() {
         assert_eq!(a.min, b.min);
         assert_eq!(a.max, b.max);
         assert_eq!(a.distinct_count, b.distinct_count);
-        assert_eq!(a.top_values, b.top_values);
+        if !a.top_values_approximate {
+            // Above the distinct threshold the candidate values depend on the chunking.
+            assert_eq!(a.top_values, b.top_values);
+        }
         assert_eq!(a.quantiles, b.quantiles);
         assert_eq!(a.sortedness, b.sortedness);
         if let (Some(x), Some(y)) = (a.mean, b.mean) {
