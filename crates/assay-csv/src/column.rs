@@ -176,7 +176,7 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn new(exact_limit: usize) -> Self {
+    fn new(exact_limit: usize, keep_values: bool) -> Self {
         Numbers {
             count: 0,
             mean: 0.0,
@@ -187,7 +187,7 @@ impl Numbers {
             max: f64::NEG_INFINITY,
             int_min: i64::MAX,
             int_max: i64::MIN,
-            exact: Some(Vec::new()),
+            exact: keep_values.then(Vec::new),
             exact_limit,
             sketch: QuantileSketch::default(),
             order: Order::new(),
@@ -275,20 +275,31 @@ pub(crate) struct ColumnStats {
 }
 
 impl ColumnStats {
-    pub(crate) fn new(exact_threshold: usize, distinct_threshold: usize) -> Self {
+    /// `keep_values: false` when the column is already known to hold more numeric values
+    /// than `exact_threshold`; `values` starts the value counts (see `ValueCounter::seed`).
+    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: ValueCounter) -> Self {
         ColumnStats {
             nulls: 0,
             trues: 0,
             types: TypeCounts::default(),
-            numbers: Numbers::new(exact_threshold),
+            numbers: Numbers::new(exact_threshold, keep_values),
             text_min: None,
             text_max: None,
             text_order: Order::new(),
-            values: ValueCounter::new(distinct_threshold),
+            values,
             len_min: u64::MAX,
             len_max: 0,
             len_sum: 0,
         }
+    }
+
+    /// True when this column has more numeric values than the exact threshold.
+    pub(crate) fn exceeds_exact(&self) -> bool {
+        self.numbers.count > self.numbers.exact_limit as u64
+    }
+
+    pub(crate) fn values(&self) -> &ValueCounter {
+        &self.values
     }
 
     #[inline]
@@ -458,10 +469,14 @@ impl ColumnStats {
 /// whenever the prefixes differ.
 #[inline]
 fn prefix(v: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = v.len().min(8);
-    bytes[..n].copy_from_slice(&v[..n]);
-    u64::from_be_bytes(bytes)
+    match v.first_chunk::<8>() {
+        Some(bytes) => u64::from_be_bytes(*bytes),
+        // Shifting bytes in avoids a store-to-load stall through a stack buffer.
+        None => v
+            .iter()
+            .enumerate()
+            .fold(0, |x, (i, &b)| x | u64::from(b) << (56 - 8 * i)),
+    }
 }
 
 fn float_json(x: f64) -> Option<Json> {

@@ -186,6 +186,18 @@ impl ValueCounter {
         }
     }
 
+    /// An empty counter for a later chunk, already past the limit and counting only this
+    /// counter's candidates. Merging a later chunk into an overflowed counter keeps only
+    /// these candidates anyway, so later chunks skip the exact phase without changing the
+    /// result.
+    pub(crate) fn seed(&self) -> Option<ValueCounter> {
+        self.overflow.as_ref()?;
+        let mut seed = self.clone();
+        seed.slots.iter_mut().for_each(|s| s.count = 0);
+        seed.overflow = Some(Box::new(HyperLogLog::new()));
+        Some(seed)
+    }
+
     pub(crate) fn is_approximate(&self) -> bool {
         self.overflow.is_some()
     }
