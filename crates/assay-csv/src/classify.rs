@@ -70,6 +70,14 @@ pub(crate) fn parse_number(v: &[u8]) -> Option<Value> {
     let int_start = i;
     let mut mantissa: u64 = 0;
     let mut digits = 0u32;
+    if len <= 19 {
+        // Too short to overflow: no digit-count check per digit.
+        while i < len && v[i].is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(v[i] - b'0');
+            i += 1;
+        }
+        digits = (i - int_start) as u32;
+    }
     while i < len && v[i].is_ascii_digit() {
         if digits < 19 {
             mantissa = mantissa * 10 + u64::from(v[i] - b'0');

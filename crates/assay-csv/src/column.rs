@@ -62,6 +62,8 @@ impl NullTokens {
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
     let is_space = |b: &u8| *b == b' ' || *b == b'\t';
     match (v.first(), v.last()) {
+        // Bytes above the space cannot be spaces or tabs: one comparison per end.
+        (Some(&f), Some(&l)) if f > b' ' && l > b' ' => v,
         (Some(f), Some(l)) if !is_space(f) && !is_space(l) => v,
         _ => {
             let start = v.iter().position(|b| !is_space(b)).unwrap_or(v.len());
@@ -469,14 +471,20 @@ impl ColumnStats {
 /// whenever the prefixes differ.
 #[inline]
 fn prefix(v: &[u8]) -> u64 {
-    match v.first_chunk::<8>() {
-        Some(bytes) => u64::from_be_bytes(*bytes),
-        // Shifting bytes in avoids a store-to-load stall through a stack buffer.
-        None => v
-            .iter()
-            .enumerate()
-            .fold(0, |x, (i, &b)| x | u64::from(b) << (56 - 8 * i)),
+    // Overlapping loads instead of a padded stack copy, which would stall store-to-load
+    // forwarding; overlapping bytes are equal, so OR-ing them is harmless.
+    let len = v.len();
+    if let Some(bytes) = v.first_chunk::<8>() {
+        return u64::from_be_bytes(*bytes);
     }
+    if let (Some(head), Some(tail)) = (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+        let head = u64::from(u32::from_be_bytes(*head)) << 32;
+        let tail = u64::from(u32::from_be_bytes(*tail)) << (8 * (8 - len));
+        return head | tail;
+    }
+    v.iter()
+        .enumerate()
+        .fold(0, |x, (i, &b)| x | u64::from(b) << (56 - 8 * i))
 }
 
 fn float_json(x: f64) -> Option<Json> {
@@ -568,6 +576,27 @@ mod tests {
         assert_eq!(exact_quantile(&v, 0.5), 2.5);
         assert_eq!(exact_quantile(&v, 0.75), 3.25);
         assert_eq!(exact_quantile(&[7.0], 0.5), 7.0);
+    }
+
+    #[test]
+    fn prefix_is_the_zero_padded_big_endian_head() {
+        for v in [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+        ] {
+            let mut padded = [0u8; 8];
+            let n = v.len().min(8);
+            padded[..n].copy_from_slice(&v.as_bytes()[..n]);
+            assert_eq!(prefix(v.as_bytes()), u64::from_be_bytes(padded), "{v}");
+        }
     }
 
     #[test]

@@ -207,6 +207,7 @@ fn profile_chunk(
         p.rows += 1;
     }
     p.lines = tok.lines;
+    p.row_sample.seal();
     Ok(p)
 }
 
