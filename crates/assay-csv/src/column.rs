@@ -95,8 +95,9 @@ impl<T: PartialOrd + Clone> Order<T> {
         }
     }
 
+    #[inline]
     fn is_unsorted(&self) -> bool {
-        !self.ascending && !self.descending
+        !(self.ascending | self.descending)
     }
 
     fn merge(&mut self, other: &Order<T>) {
@@ -154,6 +155,66 @@ impl Order<Vec<u8>> {
                 self.first = Some(v.to_vec());
                 self.last = Some(v.to_vec());
             }
+        }
+    }
+}
+
+/// Byte-wise smallest and largest value. Each keeps its 8-byte big-endian prefix, and a
+/// value whose prefix lies strictly between the two cannot change either, which settles
+/// most values with two integer comparisons.
+#[derive(Debug, Clone)]
+struct TextRange {
+    min_prefix: u64,
+    max_prefix: u64,
+    min: Vec<u8>,
+    max: Vec<u8>,
+    seen: bool,
+}
+
+impl TextRange {
+    fn new() -> Self {
+        TextRange {
+            min_prefix: u64::MAX,
+            max_prefix: 0,
+            min: Vec::new(),
+            max: Vec::new(),
+            seen: false,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, v: &[u8]) {
+        let p = prefix(v);
+        if p > self.min_prefix && p < self.max_prefix {
+            return;
+        }
+        self.add_slow(v, p);
+    }
+
+    fn add_slow(&mut self, v: &[u8], p: u64) {
+        if !self.seen {
+            self.seen = true;
+            (self.min_prefix, self.max_prefix) = (p, p);
+            self.min = v.to_vec();
+            self.max = v.to_vec();
+            return;
+        }
+        if p <= self.min_prefix && v < self.min.as_slice() {
+            self.min_prefix = p;
+            self.min.clear();
+            self.min.extend_from_slice(v);
+        }
+        if p >= self.max_prefix && v > self.max.as_slice() {
+            self.max_prefix = p;
+            self.max.clear();
+            self.max.extend_from_slice(v);
+        }
+    }
+
+    fn merge(&mut self, other: &TextRange) {
+        if other.seen {
+            self.add(&other.min);
+            self.add(&other.max);
         }
     }
 }
@@ -266,9 +327,7 @@ pub(crate) struct ColumnStats {
     trues: u64,
     types: TypeCounts,
     numbers: Numbers,
-    /// Smallest and largest raw value, each with its 8-byte prefix.
-    text_min: Option<(u64, Vec<u8>)>,
-    text_max: Option<(u64, Vec<u8>)>,
+    text_range: TextRange,
     text_order: Order<Vec<u8>>,
     values: ValueCounter,
     len_min: u64,
@@ -285,8 +344,7 @@ impl ColumnStats {
             trues: 0,
             types: TypeCounts::default(),
             numbers: Numbers::new(exact_threshold, keep_values),
-            text_min: None,
-            text_max: None,
+            text_range: TextRange::new(),
             text_order: Order::new(),
             values,
             len_min: u64::MAX,
@@ -327,7 +385,7 @@ impl ColumnStats {
         self.len_min = self.len_min.min(chars);
         self.len_max = self.len_max.max(chars);
         self.len_sum += chars;
-        self.add_text_range(v);
+        self.text_range.add(v);
         if !self.text_order.is_unsorted() {
             self.text_order.add(v);
         }
@@ -350,44 +408,13 @@ impl ColumnStats {
         }
     }
 
-    /// Byte-wise min and max; comparing 8-byte big-endian prefixes settles most values
-    /// without a full comparison.
-    #[inline]
-    fn add_text_range(&mut self, v: &[u8]) {
-        let p = prefix(v);
-        match (&mut self.text_min, &mut self.text_max) {
-            (Some((min_prefix, min)), Some((max_prefix, max))) => {
-                if p > *min_prefix && p < *max_prefix {
-                    return;
-                }
-                if p <= *min_prefix && v < min.as_slice() {
-                    *min_prefix = p;
-                    min.clear();
-                    min.extend_from_slice(v);
-                }
-                if p >= *max_prefix && v > max.as_slice() {
-                    *max_prefix = p;
-                    max.clear();
-                    max.extend_from_slice(v);
-                }
-            }
-            _ => {
-                self.text_min = Some((p, v.to_vec()));
-                self.text_max = Some((p, v.to_vec()));
-            }
-        }
-    }
-
     /// Adds the statistics of the same column in a later chunk.
     pub(crate) fn merge(&mut self, other: &ColumnStats) {
         self.nulls += other.nulls;
         self.trues += other.trues;
         self.types.add(&other.types);
         self.numbers.merge(&other.numbers);
-        if let (Some((_, min)), Some((_, max))) = (&other.text_min, &other.text_max) {
-            self.add_text_range(min);
-            self.add_text_range(max);
-        }
+        self.text_range.merge(&other.text_range);
         self.text_order.merge(&other.text_order);
         self.values.merge(&other.values);
         self.len_min = self.len_min.min(other.len_min);
@@ -401,9 +428,11 @@ impl ColumnStats {
         let inferred = t.inferred();
         let n = &self.numbers;
         let numeric = matches!(inferred, ColumnType::Integer | ColumnType::Float);
-        let text = |v: &Option<(u64, Vec<u8>)>| {
-            v.as_ref()
-                .map(|(_, b)| Json::String(String::from_utf8_lossy(b).into_owned()))
+        let range = &self.text_range;
+        let text = |v: &[u8]| {
+            range
+                .seen
+                .then(|| Json::String(String::from_utf8_lossy(v).into_owned()))
         };
         let (min, max) = match inferred {
             ColumnType::Integer => (Some(n.int_min.into()), Some(n.int_max.into())),
@@ -413,7 +442,7 @@ impl ColumnStats {
                 Some(Json::Bool(self.trues > 0)),
             ),
             ColumnType::Empty => (None, None),
-            _ => (text(&self.text_min), text(&self.text_max)),
+            _ => (text(&range.min), text(&range.max)),
         };
         let sortedness = if numeric {
             n.order.result()

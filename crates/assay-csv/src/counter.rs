@@ -179,13 +179,19 @@ impl ValueCounter {
         })
     }
 
-    /// Values in use with their counts, most frequent first, ties broken by value.
-    fn ranked(&self) -> Vec<(Entry, u32)> {
-        let mut used: Vec<(Entry, u32)> = self.used().map(|(e, n)| (*e, n)).collect();
-        used.sort_unstable_by(|a, b| {
+    /// The `n` most frequent values with their counts, most frequent first, ties broken by
+    /// value.
+    fn ranked(&self, n: usize) -> Vec<(Entry, u32)> {
+        let mut used: Vec<(Entry, u32)> = self.used().map(|(e, c)| (*e, c)).collect();
+        let order = |a: &(Entry, u32), b: &(Entry, u32)| {
             b.1.cmp(&a.1)
                 .then_with(|| self.key(&a.0).cmp(self.key(&b.0)))
-        });
+        };
+        if n < used.len() {
+            used.select_nth_unstable_by(n, order);
+            used.truncate(n);
+        }
+        used.sort_unstable_by(order);
         used
     }
 
@@ -193,8 +199,7 @@ impl ValueCounter {
     fn overflow(&mut self) {
         let mut hll = Box::new(HyperLogLog::new());
         self.entries.iter().for_each(|e| hll.add(e.hash));
-        let mut kept = self.ranked();
-        kept.truncate(CANDIDATES);
+        let kept = self.ranked(CANDIDATES);
         let old = std::mem::replace(self, ValueCounter::new(self.limit));
         self.grow((CANDIDATES * 4).next_power_of_two());
         for (entry, count) in kept {
@@ -244,9 +249,8 @@ impl ValueCounter {
 
     /// The `n` most frequent values, ties broken by value.
     pub(crate) fn top(&self, n: usize) -> Vec<(String, u64)> {
-        self.ranked()
+        self.ranked(n)
             .iter()
-            .take(n)
             .map(|(e, count)| {
                 let key = String::from_utf8_lossy(self.key(e)).into_owned();
                 (key, u64::from(*count))
