@@ -34,6 +34,18 @@ impl Buckets {
 
     #[inline]
     fn add(&mut self, key: i64, n: u64) {
+        if let Some(count) = usize::try_from(key - self.lo)
+            .ok()
+            .and_then(|i| self.counts.get_mut(i))
+        {
+            *count += n;
+            return;
+        }
+        self.add_outside(key, n);
+    }
+
+    /// Adds to a key outside the current range, growing or folding the range.
+    fn add_outside(&mut self, key: i64, n: u64) {
         if self.counts.is_empty() {
             self.lo = key;
             self.counts.push(n);
