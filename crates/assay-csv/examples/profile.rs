@@ -22,6 +22,7 @@ fn parse_args() -> Result<(PathBuf, bool, CsvOptions), String> {
             "--summary" => summary = true,
             "--threads" => opts.threads = number("--threads")?,
             "--exact" => opts.exact_threshold = number("--exact")?,
+            "--distinct" => opts.distinct_threshold = number("--distinct")?,
             "--chunk" => opts.chunk_bytes = number("--chunk")?,
             _ if path.is_none() => path = Some(PathBuf::from(arg)),
             _ => return Err(format!("unexpected argument {arg:?}")),

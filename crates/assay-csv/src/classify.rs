@@ -34,18 +34,14 @@ pub(crate) fn classify(v: &[u8]) -> Value {
 }
 
 fn parse_bool(v: &[u8]) -> Option<bool> {
-    const TRUE: [&[u8]; 4] = [b"true", b"yes", b"t", b"y"];
-    const FALSE: [&[u8]; 4] = [b"false", b"no", b"f", b"n"];
-    if v.len() > 5 {
-        return None;
-    }
-    if TRUE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
-        Some(true)
-    } else if FALSE.iter().any(|t| v.eq_ignore_ascii_case(t)) {
-        Some(false)
-    } else {
-        None
-    }
+    let (truth, word): (bool, &[u8]) = match v.first()? | 0x20 {
+        b't' => (true, b"true"),
+        b'y' => (true, b"yes"),
+        b'f' => (false, b"false"),
+        b'n' => (false, b"no"),
+        _ => return None,
+    };
+    (v.len() == 1 || v.eq_ignore_ascii_case(word)).then_some(truth)
 }
 
 /// Exact powers of ten representable in an f64 (Clinger's fast path).
@@ -74,6 +70,14 @@ pub(crate) fn parse_number(v: &[u8]) -> Option<Value> {
     let int_start = i;
     let mut mantissa: u64 = 0;
     let mut digits = 0u32;
+    if len <= 19 {
+        // Too short to overflow: no digit-count check per digit.
+        while i < len && v[i].is_ascii_digit() {
+            mantissa = mantissa * 10 + u64::from(v[i] - b'0');
+            i += 1;
+        }
+        digits = (i - int_start) as u32;
+    }
     while i < len && v[i].is_ascii_digit() {
         if digits < 19 {
             mantissa = mantissa * 10 + u64::from(v[i] - b'0');

@@ -62,6 +62,8 @@ impl NullTokens {
 pub(crate) fn trim(v: &[u8]) -> &[u8] {
     let is_space = |b: &u8| *b == b' ' || *b == b'\t';
     match (v.first(), v.last()) {
+        // Bytes above the space cannot be spaces or tabs: one comparison per end.
+        (Some(&f), Some(&l)) if f > b' ' && l > b' ' => v,
         (Some(f), Some(l)) if !is_space(f) && !is_space(l) => v,
         _ => {
             let start = v.iter().position(|b| !is_space(b)).unwrap_or(v.len());
@@ -93,8 +95,9 @@ impl<T: PartialOrd + Clone> Order<T> {
         }
     }
 
+    #[inline]
     fn is_unsorted(&self) -> bool {
-        !self.ascending && !self.descending
+        !(self.ascending | self.descending)
     }
 
     fn merge(&mut self, other: &Order<T>) {
@@ -156,6 +159,66 @@ impl Order<Vec<u8>> {
     }
 }
 
+/// Byte-wise smallest and largest value. Each keeps its 8-byte big-endian prefix, and a
+/// value whose prefix lies strictly between the two cannot change either, which settles
+/// most values with two integer comparisons.
+#[derive(Debug, Clone)]
+struct TextRange {
+    min_prefix: u64,
+    max_prefix: u64,
+    min: Vec<u8>,
+    max: Vec<u8>,
+    seen: bool,
+}
+
+impl TextRange {
+    fn new() -> Self {
+        TextRange {
+            min_prefix: u64::MAX,
+            max_prefix: 0,
+            min: Vec::new(),
+            max: Vec::new(),
+            seen: false,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, v: &[u8]) {
+        let p = prefix(v);
+        if p > self.min_prefix && p < self.max_prefix {
+            return;
+        }
+        self.add_slow(v, p);
+    }
+
+    fn add_slow(&mut self, v: &[u8], p: u64) {
+        if !self.seen {
+            self.seen = true;
+            (self.min_prefix, self.max_prefix) = (p, p);
+            self.min = v.to_vec();
+            self.max = v.to_vec();
+            return;
+        }
+        if p <= self.min_prefix && v < self.min.as_slice() {
+            self.min_prefix = p;
+            self.min.clear();
+            self.min.extend_from_slice(v);
+        }
+        if p >= self.max_prefix && v > self.max.as_slice() {
+            self.max_prefix = p;
+            self.max.clear();
+            self.max.extend_from_slice(v);
+        }
+    }
+
+    fn merge(&mut self, other: &TextRange) {
+        if other.seen {
+            self.add(&other.min);
+            self.add(&other.max);
+        }
+    }
+}
+
 /// Numeric moments, range and distribution of the values that parsed as numbers.
 #[derive(Debug, Clone)]
 struct Numbers {
@@ -176,7 +239,7 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn new(exact_limit: usize) -> Self {
+    fn new(exact_limit: usize, keep_values: bool) -> Self {
         Numbers {
             count: 0,
             mean: 0.0,
@@ -187,7 +250,7 @@ impl Numbers {
             max: f64::NEG_INFINITY,
             int_min: i64::MAX,
             int_max: i64::MIN,
-            exact: Some(Vec::new()),
+            exact: keep_values.then(Vec::new),
             exact_limit,
             sketch: QuantileSketch::default(),
             order: Order::new(),
@@ -264,8 +327,7 @@ pub(crate) struct ColumnStats {
     trues: u64,
     types: TypeCounts,
     numbers: Numbers,
-    text_min: Option<Vec<u8>>,
-    text_max: Option<Vec<u8>>,
+    text_range: TextRange,
     text_order: Order<Vec<u8>>,
     values: ValueCounter,
     len_min: u64,
@@ -274,20 +336,30 @@ pub(crate) struct ColumnStats {
 }
 
 impl ColumnStats {
-    pub(crate) fn new(exact_threshold: usize) -> Self {
+    /// `keep_values: false` when the column is already known to hold more numeric values
+    /// than `exact_threshold`; `values` starts the value counts (see `ValueCounter::seed`).
+    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: ValueCounter) -> Self {
         ColumnStats {
             nulls: 0,
             trues: 0,
             types: TypeCounts::default(),
-            numbers: Numbers::new(exact_threshold),
-            text_min: None,
-            text_max: None,
+            numbers: Numbers::new(exact_threshold, keep_values),
+            text_range: TextRange::new(),
             text_order: Order::new(),
-            values: ValueCounter::new(exact_threshold),
+            values,
             len_min: u64::MAX,
             len_max: 0,
             len_sum: 0,
         }
+    }
+
+    /// True when this column has more numeric values than the exact threshold.
+    pub(crate) fn exceeds_exact(&self) -> bool {
+        self.numbers.count > self.numbers.exact_limit as u64
+    }
+
+    pub(crate) fn values(&self) -> &ValueCounter {
+        &self.values
     }
 
     #[inline]
@@ -313,7 +385,7 @@ impl ColumnStats {
         self.len_min = self.len_min.min(chars);
         self.len_max = self.len_max.max(chars);
         self.len_sum += chars;
-        self.add_text_range(v);
+        self.text_range.add(v);
         if !self.text_order.is_unsorted() {
             self.text_order.add(v);
         }
@@ -336,45 +408,13 @@ impl ColumnStats {
         }
     }
 
-    /// Byte-wise min and max; the first byte settles most comparisons without a full compare.
-    #[inline]
-    fn add_text_range(&mut self, v: &[u8]) {
-        let first = v.first().copied().unwrap_or(0);
-        match (&mut self.text_min, &mut self.text_max) {
-            (Some(min), Some(max)) => {
-                let (lo, hi) = (
-                    min.first().copied().unwrap_or(0),
-                    max.first().copied().unwrap_or(0),
-                );
-                if first > lo && first < hi {
-                    return;
-                }
-                if v < min.as_slice() {
-                    min.clear();
-                    min.extend_from_slice(v);
-                }
-                if v > max.as_slice() {
-                    max.clear();
-                    max.extend_from_slice(v);
-                }
-            }
-            _ => {
-                self.text_min = Some(v.to_vec());
-                self.text_max = Some(v.to_vec());
-            }
-        }
-    }
-
     /// Adds the statistics of the same column in a later chunk.
     pub(crate) fn merge(&mut self, other: &ColumnStats) {
         self.nulls += other.nulls;
         self.trues += other.trues;
         self.types.add(&other.types);
         self.numbers.merge(&other.numbers);
-        if let (Some(min), Some(max)) = (&other.text_min, &other.text_max) {
-            self.add_text_range(min);
-            self.add_text_range(max);
-        }
+        self.text_range.merge(&other.text_range);
         self.text_order.merge(&other.text_order);
         self.values.merge(&other.values);
         self.len_min = self.len_min.min(other.len_min);
@@ -388,9 +428,11 @@ impl ColumnStats {
         let inferred = t.inferred();
         let n = &self.numbers;
         let numeric = matches!(inferred, ColumnType::Integer | ColumnType::Float);
-        let text = |v: &Option<Vec<u8>>| {
-            v.as_ref()
-                .map(|b| Json::String(String::from_utf8_lossy(b).into_owned()))
+        let range = &self.text_range;
+        let text = |v: &[u8]| {
+            range
+                .seen
+                .then(|| Json::String(String::from_utf8_lossy(v).into_owned()))
         };
         let (min, max) = match inferred {
             ColumnType::Integer => (Some(n.int_min.into()), Some(n.int_max.into())),
@@ -400,7 +442,7 @@ impl ColumnStats {
                 Some(Json::Bool(self.trues > 0)),
             ),
             ColumnType::Empty => (None, None),
-            _ => (text(&self.text_min), text(&self.text_max)),
+            _ => (text(&range.min), text(&range.max)),
         };
         let sortedness = if numeric {
             n.order.result()
@@ -452,6 +494,26 @@ impl ColumnStats {
         }
         profile
     }
+}
+
+/// The first 8 bytes as a big-endian number, zero-padded: ordering prefixes orders values
+/// whenever the prefixes differ.
+#[inline]
+fn prefix(v: &[u8]) -> u64 {
+    // Overlapping loads instead of a padded stack copy, which would stall store-to-load
+    // forwarding; overlapping bytes are equal, so OR-ing them is harmless.
+    let len = v.len();
+    if let Some(bytes) = v.first_chunk::<8>() {
+        return u64::from_be_bytes(*bytes);
+    }
+    if let (Some(head), Some(tail)) = (v.first_chunk::<4>(), v.last_chunk::<4>()) {
+        let head = u64::from(u32::from_be_bytes(*head)) << 32;
+        let tail = u64::from(u32::from_be_bytes(*tail)) << (8 * (8 - len));
+        return head | tail;
+    }
+    v.iter()
+        .enumerate()
+        .fold(0, |x, (i, &b)| x | u64::from(b) << (56 - 8 * i))
 }
 
 fn float_json(x: f64) -> Option<Json> {
@@ -543,6 +605,27 @@ mod tests {
         assert_eq!(exact_quantile(&v, 0.5), 2.5);
         assert_eq!(exact_quantile(&v, 0.75), 3.25);
         assert_eq!(exact_quantile(&[7.0], 0.5), 7.0);
+    }
+
+    #[test]
+    fn prefix_is_the_zero_padded_big_endian_head() {
+        for v in [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+        ] {
+            let mut padded = [0u8; 8];
+            let n = v.len().min(8);
+            padded[..n].copy_from_slice(&v.as_bytes()[..n]);
+            assert_eq!(prefix(v.as_bytes()), u64::from_be_bytes(padded), "{v}");
+        }
     }
 
     #[test]

@@ -10,12 +10,14 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::column::{ColumnStats, NullTokens};
+use crate::counter::ValueCounter;
 use crate::input::{Encoding, Source};
 use crate::options::MAX_COLUMNS;
 use crate::parse::{last_record_end, sniff_delimiter, End, Tokenizer, Unterminated};
@@ -32,10 +34,66 @@ struct Settings {
     columns: usize,
     nulls: NullTokens,
     exact_threshold: usize,
+    distinct_threshold: usize,
     max_ragged: usize,
     /// Raw offset of decoded byte 0, for error positions; `None` when the decoded text was
     /// produced by transcoding and is valid by construction.
     utf8_base: Option<u64>,
+    /// Per column: some chunk had more numeric values than `exact_threshold`, so the file
+    /// does too and later chunks need not keep their values.
+    exact_exceeded: Vec<AtomicBool>,
+    /// Per column, from the first chunk: the counter later chunks start from.
+    seeds: Seeds,
+}
+
+/// Value-counter seeds published by the worker of the first chunk; workers of later chunks
+/// wait for them. The first chunk is a quarter of the others so the wait is short.
+#[derive(Default)]
+struct Seeds {
+    value: Mutex<Option<Vec<Option<ValueCounter>>>>,
+    ready: Condvar,
+}
+
+impl Seeds {
+    fn publish(&self, seeds: Vec<Option<ValueCounter>>) {
+        if let Ok(mut value) = self.value.lock() {
+            *value = Some(seeds);
+        }
+        self.ready.notify_all();
+    }
+
+    /// Counters to start a later chunk from, one per column.
+    fn counters(&self, columns: usize, limit: usize) -> Vec<ValueCounter> {
+        let fresh = || (0..columns).map(|_| ValueCounter::new(limit)).collect();
+        let Ok(mut value) = self.value.lock() else {
+            return fresh();
+        };
+        while value.is_none() {
+            value = match self.ready.wait(value) {
+                Ok(v) => v,
+                Err(_) => return fresh(),
+            };
+        }
+        match value.as_ref() {
+            Some(seeds) => seeds
+                .iter()
+                .map(|seed| seed.clone().unwrap_or_else(|| ValueCounter::new(limit)))
+                .collect(),
+            None => fresh(),
+        }
+    }
+}
+
+/// Publishes the first chunk's seeds even if its worker unwinds, so no worker waits forever.
+struct PublishOnDrop<'a> {
+    seeds: &'a Seeds,
+    value: Vec<Option<ValueCounter>>,
+}
+
+impl Drop for PublishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.seeds.publish(std::mem::take(&mut self.value));
+    }
 }
 
 struct Job {
@@ -71,7 +129,7 @@ struct Partial {
 }
 
 impl Partial {
-    fn new(s: &Settings) -> Self {
+    fn new(s: &Settings, counters: Vec<ValueCounter>) -> Self {
         Partial {
             rows: 0,
             lines: 0,
@@ -79,14 +137,24 @@ impl Partial {
             ragged_rows: 0,
             ragged: Vec::new(),
             row_sample: RowSample::default(),
-            columns: (0..s.columns)
-                .map(|_| ColumnStats::new(s.exact_threshold))
+            columns: counters
+                .into_iter()
+                .zip(&s.exact_exceeded)
+                .map(|(counter, exceeded)| {
+                    let keep_values = !exceeded.load(Ordering::Relaxed);
+                    ColumnStats::new(s.exact_threshold, keep_values, counter)
+                })
                 .collect(),
         }
     }
 }
 
-fn profile_chunk(data: &[u8], offset: u64, s: &Settings) -> Result<Partial, ChunkError> {
+fn profile_chunk(
+    data: &[u8],
+    offset: u64,
+    s: &Settings,
+    counters: Vec<ValueCounter>,
+) -> Result<Partial, ChunkError> {
     let ascii = data.is_ascii();
     if let (false, Some(base)) = (ascii, s.utf8_base) {
         if let Err(e) = std::str::from_utf8(data) {
@@ -97,7 +165,7 @@ fn profile_chunk(data: &[u8], offset: u64, s: &Settings) -> Result<Partial, Chun
             });
         }
     }
-    let mut p = Partial::new(s);
+    let mut p = Partial::new(s, counters);
     let mut tok = Tokenizer::new(data, s.delimiter);
     let mut scratch = Vec::new();
     while !tok.at_end() {
@@ -139,6 +207,7 @@ fn profile_chunk(data: &[u8], offset: u64, s: &Settings) -> Result<Partial, Chun
         p.rows += 1;
     }
     p.lines = tok.lines;
+    p.row_sample.seal();
     Ok(p)
 }
 
@@ -218,7 +287,30 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, done: mpsc::Sender<Done>, s: &Setti
         };
         let Ok(job) = job else { return };
         let data = job.buf.get(job.start..job.end).unwrap_or_default();
-        let result = profile_chunk(data, job.offset, s);
+        let result = if job.index == 0 {
+            let mut publish = PublishOnDrop {
+                seeds: &s.seeds,
+                value: vec![None; s.columns],
+            };
+            let counters = (0..s.columns)
+                .map(|_| ValueCounter::new(s.distinct_threshold))
+                .collect();
+            let result = profile_chunk(data, job.offset, s, counters);
+            if let Ok(p) = &result {
+                publish.value = p.columns.iter().map(|c| c.values().seed()).collect();
+            }
+            result
+        } else {
+            let counters = s.seeds.counters(s.columns, s.distinct_threshold);
+            profile_chunk(data, job.offset, s, counters)
+        };
+        if let Ok(p) = &result {
+            for (column, exceeded) in p.columns.iter().zip(&s.exact_exceeded) {
+                if column.exceeds_exact() {
+                    exceeded.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         let done_msg = Done {
             index: job.index,
             result,
@@ -340,8 +432,11 @@ pub(crate) fn run<R: Read>(
         columns,
         nulls: NullTokens::new(&opts.na_tokens),
         exact_threshold: opts.exact_threshold,
+        distinct_threshold: opts.distinct_threshold,
         max_ragged: opts.max_ragged_reported,
         utf8_base,
+        exact_exceeded: (0..columns).map(|_| AtomicBool::new(false)).collect(),
+        seeds: Seeds::default(),
     };
     let mut merger = Merger {
         next: 0,
@@ -353,7 +448,7 @@ pub(crate) fn run<R: Read>(
         error: None,
     };
 
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(1);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     std::thread::scope(|scope| {
@@ -367,14 +462,17 @@ pub(crate) fn run<R: Read>(
         let mut pool: Vec<Vec<u8>> = Vec::new();
         let mut produce = || -> Result<(), CsvError> {
             let (mut index, mut start, mut offset) = (0, data_start, 0u64);
-            let mut target = chunk_bytes;
+            let mut target = (chunk_bytes / 4).max(1024);
             loop {
                 while more && buf.len() - start < target {
                     let want = target - (buf.len() - start);
                     more = source.fill(&mut buf, want)?;
                 }
-                let cut = if more {
-                    match last_record_end(&buf[start..], settings.delimiter) {
+                // Cut within exactly `target` bytes, however much has been read, so the
+                // chunks depend only on the input.
+                let window = &buf[start..(start + target).min(buf.len())];
+                let cut = if more || window.len() < buf.len() - start {
+                    match last_record_end(window, settings.delimiter) {
                         Some(cut) => start + cut,
                         None => {
                             target += chunk_bytes;
@@ -384,6 +482,7 @@ pub(crate) fn run<R: Read>(
                 } else {
                     buf.len()
                 };
+                let last = !more && cut == buf.len();
                 let mut next = pool.pop().unwrap_or_default();
                 next.clear();
                 next.extend_from_slice(&buf[cut..]);
@@ -401,7 +500,7 @@ pub(crate) fn run<R: Read>(
                     merger.accept(done.index, done.result);
                     pool.push(done.buf);
                 }
-                if !more || merger.error.is_some() {
+                if last || merger.error.is_some() {
                     return Ok(());
                 }
             }
@@ -438,7 +537,7 @@ pub(crate) fn run<R: Read>(
         ragged_rows: total.ragged_rows,
         ragged_examples: total.ragged,
         elapsed_ms: started.elapsed().as_millis() as u64,
-        methods: Methods::new(opts.exact_threshold),
+        methods: Methods::new(opts.exact_threshold, opts.distinct_threshold),
         columns: total
             .columns
             .into_iter()

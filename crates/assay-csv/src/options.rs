@@ -27,9 +27,13 @@ pub struct CsvOptions {
     pub threads: usize,
     /// How many ragged rows are listed as examples (all are counted).
     pub max_ragged_reported: usize,
-    /// Per column, quantiles are exact up to this many values and distinct counts and top
-    /// values are exact up to this many distinct values; above it, sketches take over.
+    /// Per column, quantiles and the histogram are exact up to this many numeric values;
+    /// above it they come from the quantile sketch.
     pub exact_threshold: usize,
+    /// Per column, distinct counts and top values are exact up to this many distinct values;
+    /// above it HyperLogLog counts distinct values. Each chunk keeps a table this large, so
+    /// it trades speed and memory for exactness.
+    pub distinct_threshold: usize,
     /// Size of the units of work handed to threads. The report depends on it (chunks are
     /// merged in file order), never on `threads`.
     pub chunk_bytes: usize,
@@ -45,7 +49,8 @@ impl Default for CsvOptions {
             threads: 0,
             max_ragged_reported: 20,
             exact_threshold: 100_000,
-            chunk_bytes: 8 << 20,
+            distinct_threshold: 10_000,
+            chunk_bytes: 16 << 20,
         }
     }
 }
@@ -75,12 +80,17 @@ impl CsvOptions {
                 expected: "use at least 1024",
             });
         }
-        if self.exact_threshold == 0 {
-            return Err(CsvError::InvalidOption {
-                option: "exact_threshold",
-                value: "0".into(),
-                expected: "use at least 1",
-            });
+        for (option, value) in [
+            ("exact_threshold", self.exact_threshold),
+            ("distinct_threshold", self.distinct_threshold),
+        ] {
+            if value == 0 {
+                return Err(CsvError::InvalidOption {
+                    option,
+                    value: "0".into(),
+                    expected: "use at least 1",
+                });
+            }
         }
         Ok(())
     }

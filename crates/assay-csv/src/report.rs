@@ -59,10 +59,11 @@ pub struct Methods {
     pub distinct: String,
     pub duplicate_rows: String,
     pub exact_threshold: usize,
+    pub distinct_threshold: usize,
 }
 
 impl Methods {
-    pub(crate) fn new(exact_threshold: usize) -> Self {
+    pub(crate) fn new(exact_threshold: usize, distinct_threshold: usize) -> Self {
         Methods {
             mean: "welford".into(),
             stddev: "sample (n - 1 denominator), welford with chan merge".into(),
@@ -73,6 +74,7 @@ impl Methods {
                 "raw row text hashed with xxh3-64; exact up to 1048576 rows, hash sampling above"
                     .into(),
             exact_threshold,
+            distinct_threshold,
         }
     }
 }

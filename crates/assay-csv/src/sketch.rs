@@ -34,6 +34,18 @@ impl Buckets {
 
     #[inline]
     fn add(&mut self, key: i64, n: u64) {
+        if let Some(count) = usize::try_from(key - self.lo)
+            .ok()
+            .and_then(|i| self.counts.get_mut(i))
+        {
+            *count += n;
+            return;
+        }
+        self.add_outside(key, n);
+    }
+
+    /// Adds to a key outside the current range, growing or folding the range.
+    fn add_outside(&mut self, key: i64, n: u64) {
         if self.counts.is_empty() {
             self.lo = key;
             self.counts.push(n);
@@ -211,12 +223,32 @@ impl RowSample {
         }
     }
 
+    /// Sorts the kept fingerprints; workers call this so merges are linear.
+    pub(crate) fn seal(&mut self) {
+        self.hashes.sort_unstable();
+    }
+
+    /// Merges two sealed samples, keeping the result sorted.
     pub(crate) fn merge(&mut self, mut other: RowSample) {
         let level = self.level.max(other.level);
         self.level = level;
         self.hashes.retain(|&h| Self::keeps(level, h));
         other.hashes.retain(|&h| Self::keeps(level, h));
-        self.hashes.append(&mut other.hashes);
+        let (a, b) = (std::mem::take(&mut self.hashes), other.hashes);
+        let mut merged = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+            if x <= y {
+                merged.push(x);
+                i += 1;
+            } else {
+                merged.push(y);
+                j += 1;
+            }
+        }
+        merged.extend_from_slice(a.get(i..).unwrap_or_default());
+        merged.extend_from_slice(b.get(j..).unwrap_or_default());
+        self.hashes = merged;
         if self.hashes.len() >= ROW_SAMPLE_CAP {
             self.compact();
         }
@@ -224,7 +256,7 @@ impl RowSample {
 
     /// (estimated duplicate rows, whether the estimate is approximate).
     pub(crate) fn duplicates(mut self) -> (u64, bool) {
-        self.hashes.sort_unstable();
+        self.seal();
         let repeats = self.hashes.windows(2).filter(|w| w[0] == w[1]).count() as u64;
         (repeats << self.level, self.level > 0)
     }
@@ -301,5 +333,21 @@ mod tests {
             s.add(xxhash_rust::xxh3::xxh3_64(&(i % 900).to_le_bytes()));
         }
         assert_eq!(s.duplicates(), (100, false));
+    }
+
+    #[test]
+    fn row_sample_merge_keeps_order_and_duplicates() {
+        let mut a = RowSample::default();
+        let mut b = RowSample::default();
+        for i in 0..500u64 {
+            a.add(xxhash_rust::xxh3::xxh3_64(&(i % 300).to_le_bytes()));
+            b.add(xxhash_rust::xxh3::xxh3_64(&(i % 400).to_le_bytes()));
+        }
+        a.seal();
+        b.seal();
+        a.merge(b);
+        assert!(a.hashes.windows(2).all(|w| w[0] <= w[1]));
+        // 1000 rows over 400 distinct values.
+        assert_eq!(a.duplicates(), (600, false));
     }
 }
