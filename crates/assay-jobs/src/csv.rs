@@ -23,7 +23,8 @@ pub struct CsvPayload {
 }
 
 /// A dedup window longer than any job's life.
-const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+pub(crate) const FOREVER: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The seed's two failure messages, each followed by the detail.
 pub const READ_FAILED: &str = "Failed to read csv file";

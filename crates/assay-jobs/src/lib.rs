@@ -8,6 +8,8 @@
 mod add;
 mod csv;
 mod files;
+mod image;
+mod kserve;
 mod message;
 mod ping;
 mod sleep;
@@ -15,6 +17,8 @@ mod sleep;
 pub use add::Add;
 pub use csv::{Csv, CsvPayload, PROCESS_FAILED, READ_FAILED};
 pub use files::{FileAccess, Source};
+pub use image::{CirclesMode, Image, ImagePayload};
+pub use kserve::{ModelError, ModelServer};
 pub use message::{Message, Template};
 pub use ping::Ping;
 pub use sleep::Sleep;
@@ -29,6 +33,8 @@ pub struct KindsConfig {
     pub files: FileAccess,
     /// The largest CSV file profiled.
     pub csv_max_bytes: u64,
+    pub circles_mode: CirclesMode,
+    pub image_limits: assay_circles::Limits,
 }
 
 impl Default for KindsConfig {
@@ -37,6 +43,8 @@ impl Default for KindsConfig {
             test_kinds: false,
             files: FileAccess::default(),
             csv_max_bytes: 1 << 30,
+            circles_mode: CirclesMode::default(),
+            image_limits: assay_circles::Limits::default(),
         }
     }
 }
@@ -50,6 +58,11 @@ pub fn registry(config: &KindsConfig) -> Registry {
         .register(Csv {
             files: config.files.clone(),
             max_bytes: config.csv_max_bytes,
+        })
+        .register(Image {
+            files: config.files.clone(),
+            mode: config.circles_mode.clone(),
+            limits: config.image_limits.clone(),
         });
     if config.test_kinds {
         registry.register(Sleep);

@@ -2,36 +2,18 @@
 //! answering in the seed's FapAnalysis vocabulary (`progressing | success | fail`). The job
 //! itself is an ordinary `csv` job, also visible at `/api/v1/task/{id}/`.
 
-use assay_blob::BlobError;
 use assay_core::{Job, JobStatus};
 use assay_jobs::Source;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
 use crate::tasks::{enqueue, parse_id};
+use crate::upload::{self, multipart_error, receive_file, Received};
 use crate::{ApiError, AppState, Caller};
-
-/// Bytes inspected to tell a text file from a binary one.
-const SNIFF_BYTES: usize = 8192;
-
-fn multipart_error(e: MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::BadRequest("payload_too_large", e.body_text())
-    } else {
-        ApiError::BadRequest(
-            "invalid_multipart",
-            format!(
-                "the upload is not valid multipart/form-data: {}",
-                e.body_text()
-            ),
-        )
-    }
-}
 
 /// The seed's "very basic validation": a name or type that says CSV, and text rather than binary.
 fn check_looks_like_csv(
@@ -75,60 +57,28 @@ fn check_looks_like_csv(
     Ok(())
 }
 
-async fn store_upload(
-    state: &AppState,
-    field: Field<'_>,
-) -> Result<(String, u64, Option<String>), ApiError> {
-    let filename = field.file_name().map(str::to_owned);
-    let content_type = field.content_type().map(str::to_owned);
-    let mut stream = Box::pin(field.map_err(|e| e.body_text()));
-    // Look at the first bytes before storing anything.
-    let mut head = Vec::new();
-    while head.len() < SNIFF_BYTES {
-        match stream
-            .try_next()
-            .await
-            .map_err(|e| ApiError::BadRequest("invalid_multipart", e))?
-        {
-            Some(chunk) => head.extend_from_slice(&chunk),
-            None => break,
-        }
-    }
-    check_looks_like_csv(
-        filename.as_deref(),
-        content_type.as_deref(),
-        &head[..head.len().min(SNIFF_BYTES)],
-    )?;
-    let chunks = futures::stream::once(async { Ok(axum::body::Bytes::from(head)) }).chain(stream);
-    let blob = state
-        .blobs
-        .put_stream(Box::pin(chunks), state.limits.csv_max_bytes)
-        .await
-        .map_err(|e| match e {
-            BlobError::TooLarge { limit } => ApiError::PayloadTooLarge(limit as usize),
-            BlobError::Interrupted(m) => ApiError::BadRequest("invalid_multipart", m),
-            other => ApiError::Storage(other.to_string()),
-        })?;
-    Ok((blob.sha256, blob.size, filename))
-}
-
 /// `POST /analyse` — multipart field `file` (and optionally `delimiter`).
 pub async fn analyse(
     State(state): State<AppState>,
     caller: Caller,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut multipart = multipart.map_err(|e| {
-        ApiError::BadRequest(
-            "invalid_multipart",
-            format!("send the file as multipart/form-data: {}", e.body_text()),
-        )
-    })?;
+    let mut multipart = upload::multipart(multipart)?;
     let mut upload = None;
     let mut delimiter: Option<char> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("file") if upload.is_none() => upload = Some(store_upload(&state, field).await?),
+            Some("file") if upload.is_none() => {
+                upload = Some(
+                    receive_file(
+                        &state,
+                        field,
+                        state.limits.csv_max_bytes,
+                        check_looks_like_csv,
+                    )
+                    .await?,
+                )
+            }
             Some("delimiter") => {
                 let text = field.text().await.map_err(multipart_error)?;
                 let text = if text == "\\t" { "\t".to_owned() } else { text };
@@ -147,14 +97,13 @@ pub async fn analyse(
             _ => {}
         }
     }
-    let Some((sha256, _size, filename)) = upload else {
+    let Some(Received { blob, filename, .. }) = upload else {
         return Err(ApiError::BadRequest(
             "missing_file",
             "send the CSV file in the multipart field `file`".into(),
         ));
     };
-    let input =
-        json!({ "source": Source::Blob(sha256), "filename": filename, "delimiter": delimiter });
+    let input = json!({ "source": Source::Blob(blob.sha256), "filename": filename, "delimiter": delimiter });
     let (job, deduplicated) = enqueue(&state, &caller, "csv", input, 0).await?;
     let mut body = fap_record(&job);
     body["deduplicated"] = json!(deduplicated);

@@ -7,15 +7,18 @@
 mod auth;
 mod csv;
 mod error;
+mod images;
 mod metrics;
 mod ops;
 mod pages;
 mod tasks;
+mod upload;
 
 use std::sync::Arc;
 
 use assay_blob::BlobStore;
 use assay_core::Registry;
+use assay_jobs::ModelServer;
 use assay_store::Store;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -34,6 +37,8 @@ pub struct Limits {
     pub json_body_bytes: usize,
     /// The largest CSV upload accepted; larger ones get 413.
     pub csv_max_bytes: u64,
+    /// The largest image upload accepted; larger ones get 413.
+    pub image_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -41,6 +46,7 @@ impl Default for Limits {
         Limits {
             json_body_bytes: 64 * 1024,
             csv_max_bytes: 1 << 30,
+            image_max_bytes: 50 << 20,
         }
     }
 }
@@ -52,6 +58,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<Limits>,
+    /// The KServe model server, in `real` circles mode; `/ready` checks it.
+    pub model_server: Option<ModelServer>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -81,6 +89,16 @@ pub fn router(state: AppState) -> Router {
             post(csv::analyse).layer(DefaultBodyLimit::disable()),
         )
         .route("/analyse/{id}", get(csv::get_analysis))
+        .route(
+            "/api/v1/images",
+            post(images::upload)
+                .get(images::list)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/images/{id}", get(images::detail))
+        .route("/api/v1/images/{id}/objects/{oid}", get(images::object))
+        .route("/api/v1/images/{id}/file", get(images::file))
+        .route("/api/v1/images/{id}/annotated.png", get(images::annotated))
         .route("/save", get(pages::save))
         .route("/view", get(pages::view))
         .fallback(not_found)

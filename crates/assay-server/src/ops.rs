@@ -21,7 +21,8 @@ pub async fn healthz() -> Response {
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `GET /ready`: 200 only when the database answers and the queue table can be read.
+/// `GET /ready`: 200 only when the database answers, the queue table can be read and, in
+/// `real` circles mode, the model server says the model is ready.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let database = match tokio::time::timeout(READY_TIMEOUT, state.store.check()).await {
         Ok(Ok(())) => Ok(()),
@@ -40,8 +41,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             .map(|_| "ok".to_owned())
             .unwrap_or_else(|e| e.clone())
     };
-    let ready = database.is_ok() && queue.is_ok();
-    let body = json!({ "ready": ready, "checks": { "database": describe(&database), "queue": describe(&queue) } });
+    let mut ready = database.is_ok() && queue.is_ok();
+    let mut checks = json!({ "database": describe(&database), "queue": describe(&queue) });
+    if let Some(server) = &state.model_server {
+        let model = server.ready().await.map_err(|e| e.to_string());
+        ready &= model.is_ok();
+        checks["model_server"] = json!(describe(&model));
+    }
+    let body = json!({ "ready": ready, "checks": checks });
     let status = if ready {
         StatusCode::OK
     } else {

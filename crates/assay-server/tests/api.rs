@@ -142,7 +142,7 @@ async fn bad_submissions_get_stable_codes() {
         .await
         .unwrap();
     let msg = error_of(r, StatusCode::BAD_REQUEST, "unknown_kind").await;
-    assert!(msg.contains("add, csv, message, ping"), "{msg}");
+    assert!(msg.contains("add, csv, image, message, ping"), "{msg}");
     let r = app
         .post("/api/v1/tasks/add?priority=1000", &app.alice)
         .json(&json!({"x": 1, "y": 1}))
@@ -580,6 +580,12 @@ async fn openapi_and_docs_cover_every_route() {
         ("get", "/view"),
         ("post", "/analyse"),
         ("get", "/analyse/{id}"),
+        ("post", "/api/v1/images"),
+        ("get", "/api/v1/images"),
+        ("get", "/api/v1/images/{id}"),
+        ("get", "/api/v1/images/{id}/objects/{oid}"),
+        ("get", "/api/v1/images/{id}/file"),
+        ("get", "/api/v1/images/{id}/annotated.png"),
     ];
     for (method, path) in routes {
         assert!(

@@ -35,6 +35,15 @@ pub struct Config {
     pub json_body_bytes: usize,
     /// `ASSAY_CSV_MAX_BYTES`: the largest CSV file uploaded or profiled.
     pub csv_max_bytes: u64,
+    /// `ASSAY_IMAGE_MAX_BYTES`: the largest image uploaded.
+    pub image_max_bytes: u64,
+    /// `ASSAY_CIRCLES_MODE`: `builtin` (assay's detector), `dummy` (fake, deterministic) or
+    /// `real` (a KServe model server at `model_server_url`).
+    pub circles_mode: CirclesModeName,
+    /// `MODEL_SERVER_URL` or `ASSAY_MODEL_SERVER_URL`: the model server for `real` mode.
+    pub model_server_url: Option<String>,
+    /// `ASSAY_MODEL_NAME`: the model's name on that server.
+    pub model_name: String,
     /// `ASSAY_ENABLE_TEST_KINDS`: registers the `sleep` job kind used by crash tests.
     #[serde(deserialize_with = "flag")]
     pub enable_test_kinds: bool,
@@ -70,6 +79,14 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+pub enum CirclesModeName {
+    Builtin,
+    Dummy,
+    Real,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -88,6 +105,10 @@ impl Default for Config {
             retry_base_ms: 1_000,
             json_body_bytes: 64 * 1024,
             csv_max_bytes: 1 << 30,
+            image_max_bytes: 50 << 20,
+            circles_mode: CirclesModeName::Builtin,
+            model_server_url: None,
+            model_name: "circles".into(),
             enable_test_kinds: false,
             log_format: LogFormat::Text,
         }
@@ -116,6 +137,8 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         let config: Config = figment
+            // The seed's own name for the model server, without the prefix.
+            .merge(Env::raw().only(&["model_server_url"]))
             .merge(Env::prefixed("ASSAY_").ignore(NOT_SETTINGS))
             .merge(Serialized::defaults(overrides))
             .extract()
@@ -139,6 +162,15 @@ impl Config {
         }
         if self.poll_ms == 0 {
             bail!("poll_ms must be at least 1");
+        }
+        if self.circles_mode == CirclesModeName::Real {
+            match &self.model_server_url {
+                None => bail!("circles_mode = real needs model_server_url (MODEL_SERVER_URL), e.g. http://model.svc:8080"),
+                Some(url) if !url.starts_with("http://") => {
+                    bail!("model_server_url must be a plain http:// URL inside the cluster, got {url:?}")
+                }
+                Some(_) => {}
+            }
         }
         if self.json_body_bytes < 1024 {
             bail!(

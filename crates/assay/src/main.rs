@@ -10,14 +10,14 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use assay_blob::BlobStore;
 use assay_core::{JobContext, Registry};
-use assay_jobs::{FileAccess, KindsConfig};
+use assay_jobs::{CirclesMode, FileAccess, KindsConfig, ModelServer};
 use assay_server::{AppState, Limits, Metrics};
 use assay_store::Store;
 use assay_worker::Worker;
 use clap::{Parser, Subcommand};
-use config::{Config, LogFormat, Overrides};
+use config::{CirclesModeName, Config, LogFormat, Overrides};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -142,8 +142,20 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// How the image kind finds circles, as configured.
+fn circles_mode(config: &Config) -> anyhow::Result<CirclesMode> {
+    Ok(match config.circles_mode {
+        CirclesModeName::Builtin => CirclesMode::Builtin,
+        CirclesModeName::Dummy => CirclesMode::Dummy,
+        CirclesModeName::Real => {
+            let url = config.model_server_url.as_deref().unwrap_or_default();
+            CirclesMode::Real(ModelServer::new(url, &config.model_name)?)
+        }
+    })
+}
+
 /// The job kinds, reading uploads from `blobs`; `assay run` passes no store and may read local paths.
-fn registry(config: &Config, blobs: Option<BlobStore>) -> Arc<Registry> {
+fn registry(config: &Config, blobs: Option<BlobStore>, circles_mode: CirclesMode) -> Arc<Registry> {
     Arc::new(assay_jobs::registry(&KindsConfig {
         test_kinds: config.enable_test_kinds,
         files: FileAccess {
@@ -151,6 +163,11 @@ fn registry(config: &Config, blobs: Option<BlobStore>) -> Arc<Registry> {
             blobs,
         },
         csv_max_bytes: config.csv_max_bytes,
+        circles_mode,
+        image_limits: assay_circles::Limits {
+            max_bytes: config.image_max_bytes,
+            ..assay_circles::Limits::default()
+        },
     }))
 }
 
@@ -183,7 +200,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Worker => {
             let store = open_store(&config).await?;
             let shutdown = shutdown_signal();
-            let registry = registry(&config, Some(open_blobs(&config)?));
+            let registry = registry(&config, Some(open_blobs(&config)?), circles_mode(&config)?);
             Worker::new(store.clone(), registry, config.worker(worker_id()))
                 .run(shutdown)
                 .await;
@@ -219,7 +236,20 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
 async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let blobs = open_blobs(&config)?;
-    let registry = registry(&config, Some(blobs.clone()));
+    let mode = circles_mode(&config)?;
+    let model_server = match &mode {
+        CirclesMode::Real(server) => Some(server.clone()),
+        _ => None,
+    };
+    if let Some(server) = &model_server {
+        match server.ready().await {
+            Ok(()) => info!("the model server is ready"),
+            Err(e) => {
+                warn!(error = %e, "the model server is not ready; image jobs will retry until it is")
+            }
+        }
+    }
+    let registry = registry(&config, Some(blobs.clone()), mode);
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_signal();
     let worker = with_workers.then(|| {
@@ -239,7 +269,9 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
         limits: Arc::new(Limits {
             json_body_bytes: config.json_body_bytes,
             csv_max_bytes: config.csv_max_bytes,
+            image_max_bytes: config.image_max_bytes,
         }),
+        model_server,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -291,7 +323,7 @@ async fn run_once(
     input: &str,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let registry = registry(config, None);
+    let registry = registry(config, None, circles_mode(config)?);
     let kind = match registry.get(kind) {
         Ok(kind) => Arc::clone(kind),
         Err(e) => {

@@ -205,6 +205,34 @@ fn run_prints_results_and_refuses_bad_input() {
     let missing = run(assay(dir.path()).args(["run", "csv", "/nonexistent.csv"]));
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("Failed to read csv file"));
+    let png = dir.path().join("disc.png");
+    let disc = image::RgbImage::from_fn(120, 100, |x, y| {
+        let d = (x as f32 - 60.0).powi(2) + (y as f32 - 50.0).powi(2);
+        if d <= 25.0 * 25.0 {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    });
+    disc.save(&png).unwrap();
+    let out = run(assay(dir.path()).args(["run", "image", png.to_str().unwrap(), "--json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(found["objects"].as_array().unwrap().len(), 1, "{found}");
+    assert!((found["objects"][0]["radius"].as_f64().unwrap() - 25.0).abs() < 2.0);
+    let out = run(assay(dir.path())
+        .args(["run", "image", png.to_str().unwrap()])
+        .env("ASSAY_CIRCLES_MODE", "dummy"));
+    assert!(stdout(&out).contains("dummy mode"), "{}", stdout(&out));
+    let out = run(assay(dir.path())
+        .args(["run", "image", "x.png"])
+        .env("ASSAY_CIRCLES_MODE", "real"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MODEL_SERVER_URL"));
     let out = run(assay(dir.path()).args(["run", "message", "hello", "--json"]));
     assert_eq!(
         serde_json::from_str::<Value>(&stdout(&out)).unwrap()["data"],
@@ -219,7 +247,7 @@ fn run_prints_results_and_refuses_bad_input() {
         ),
         (
             vec!["run", "nope", "1"],
-            "valid kinds are: add, csv, message, ping",
+            "valid kinds are: add, csv, image, message, ping",
         ),
     ] {
         let out = run(assay(dir.path()).args(&args));

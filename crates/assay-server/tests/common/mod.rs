@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assay_blob::BlobStore;
-use assay_jobs::{FileAccess, KindsConfig};
+use assay_jobs::{CirclesMode, FileAccess, KindsConfig};
 use assay_server::{AppState, Limits, Metrics};
 use assay_store::Store;
 use assay_worker::{Worker, WorkerConfig};
@@ -32,6 +32,14 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn start(with_worker: bool) -> TestApp {
+        Self::start_with(with_worker, CirclesMode::Builtin).await
+    }
+
+    pub async fn start_with(with_worker: bool, circles_mode: CirclesMode) -> TestApp {
+        let model_server = match &circles_mode {
+            CirclesMode::Real(server) => Some(server.clone()),
+            _ => None,
+        };
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("assay.db")).await.unwrap();
         let blobs = BlobStore::open(dir.path().join("blobs")).unwrap();
@@ -42,6 +50,11 @@ impl TestApp {
                 local_files: false,
             },
             csv_max_bytes: 1 << 20,
+            circles_mode,
+            image_limits: assay_circles::Limits {
+                max_bytes: 1 << 20,
+                ..assay_circles::Limits::default()
+            },
         }));
         let metrics = Arc::new(Metrics::default());
         let shutdown = CancellationToken::new();
@@ -68,7 +81,9 @@ impl TestApp {
             limits: Arc::new(Limits {
                 json_body_bytes: 4096,
                 csv_max_bytes: 1 << 20,
+                image_max_bytes: 1 << 20,
             }),
+            model_server,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,84 @@
+//! Receiving uploaded files: multipart fields streamed into the blob store under a size limit,
+//! after a look at their first bytes.
+
+use assay_blob::{BlobError, BlobRef};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{ApiError, AppState};
+
+/// Bytes gathered before storing anything, for the caller's check.
+const SNIFF_BYTES: usize = 8192;
+
+/// A stored upload.
+pub struct Received {
+    pub blob: BlobRef,
+    pub filename: Option<String>,
+}
+
+pub fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::BadRequest("payload_too_large", e.body_text())
+    } else {
+        ApiError::BadRequest(
+            "invalid_multipart",
+            format!(
+                "the upload is not valid multipart/form-data: {}",
+                e.body_text()
+            ),
+        )
+    }
+}
+
+/// The `Multipart` extractor's rejection (wrong content type, no boundary) in the API's shape.
+pub fn multipart(result: Result<Multipart, MultipartRejection>) -> Result<Multipart, ApiError> {
+    result.map_err(|e| {
+        ApiError::BadRequest(
+            "invalid_multipart",
+            format!("send the file as multipart/form-data: {}", e.body_text()),
+        )
+    })
+}
+
+/// Streams `field` into the blob store, refusing more than `limit` bytes, once `check`
+/// (given the file name, content type and first bytes) accepted it.
+pub async fn receive_file(
+    state: &AppState,
+    field: Field<'_>,
+    limit: u64,
+    check: impl Fn(Option<&str>, Option<&str>, &[u8]) -> Result<(), ApiError>,
+) -> Result<Received, ApiError> {
+    let filename = field.file_name().map(str::to_owned);
+    let content_type = field.content_type().map(str::to_owned);
+    let mut stream = Box::pin(field.map_err(|e| e.body_text()));
+    let mut head = Vec::new();
+    while head.len() < SNIFF_BYTES {
+        match stream
+            .try_next()
+            .await
+            .map_err(|e| ApiError::BadRequest("invalid_multipart", e))?
+        {
+            Some(chunk) => head.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    check(
+        filename.as_deref(),
+        content_type.as_deref(),
+        &head[..head.len().min(SNIFF_BYTES)],
+    )?;
+    let first = axum::body::Bytes::copy_from_slice(&head);
+    let chunks = futures::stream::once(async { Ok(first) }).chain(stream);
+    let blob = state
+        .blobs
+        .put_stream(Box::pin(chunks), limit)
+        .await
+        .map_err(|e| match e {
+            BlobError::TooLarge { limit } => ApiError::PayloadTooLarge(limit as usize),
+            BlobError::Interrupted(m) => ApiError::BadRequest("invalid_multipart", m),
+            other => ApiError::Storage(other.to_string()),
+        })?;
+    Ok(Received { blob, filename })
+}
