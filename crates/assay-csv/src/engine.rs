@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -44,6 +44,8 @@ struct Settings {
     exact_exceeded: Vec<AtomicBool>,
     /// Per column, from the first chunk: the counter later chunks start from.
     seeds: Seeds,
+    /// The duplicate-row sampling level merged so far; new chunks start there.
+    row_level: AtomicU32,
 }
 
 /// Value-counter seeds published by the worker of the first chunk; workers of later chunks
@@ -136,7 +138,7 @@ impl Partial {
             blank_lines: 0,
             ragged_rows: 0,
             ragged: Vec::new(),
-            row_sample: RowSample::default(),
+            row_sample: RowSample::at_level(s.row_level.load(Ordering::Relaxed)),
             columns: counters
                 .into_iter()
                 .zip(&s.exact_exceeded)
@@ -437,6 +439,7 @@ pub(crate) fn run<R: Read>(
         utf8_base,
         exact_exceeded: (0..columns).map(|_| AtomicBool::new(false)).collect(),
         seeds: Seeds::default(),
+        row_level: AtomicU32::new(0),
     };
     let mut merger = Merger {
         next: 0,
@@ -499,6 +502,10 @@ pub(crate) fn run<R: Read>(
                 while let Ok(done) = done_rx.try_recv() {
                     merger.accept(done.index, done.result);
                     pool.push(done.buf);
+                }
+                if let Some(total) = &merger.total {
+                    let level = total.row_sample.level();
+                    settings.row_level.fetch_max(level, Ordering::Relaxed);
                 }
                 if last || merger.error.is_some() {
                     return Ok(());
