@@ -115,8 +115,15 @@ struct Done {
 
 /// A problem found inside a chunk, positioned relative to it until merged.
 enum ChunkError {
-    Utf8 { offset: u64, byte: u8 },
-    Unterminated { line: u64 },
+    Utf8 {
+        offset: u64,
+        byte: u8,
+    },
+    Unterminated {
+        line: u64,
+    },
+    /// The worker panicked on this chunk (a bug); caught so the pipeline cannot hang.
+    Panicked,
 }
 
 /// Statistics of one chunk; rows and lines in `ragged` count from 0 within the chunk.
@@ -247,6 +254,7 @@ impl Merger {
                 Err(ChunkError::Unterminated { line }) => {
                     self.error = Some(unterminated(self.line_base + line + 1))
                 }
+                Err(ChunkError::Panicked) => self.error = Some(CsvError::Worker),
             }
         }
     }
@@ -289,23 +297,27 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, done: mpsc::Sender<Done>, s: &Setti
         };
         let Ok(job) = job else { return };
         let data = job.buf.get(job.start..job.end).unwrap_or_default();
-        let result = if job.index == 0 {
-            let mut publish = PublishOnDrop {
-                seeds: &s.seeds,
-                value: vec![None; s.columns],
-            };
-            let counters = (0..s.columns)
-                .map(|_| ValueCounter::new(s.distinct_threshold))
-                .collect();
-            let result = profile_chunk(data, job.offset, s, counters);
-            if let Ok(p) = &result {
-                publish.value = p.columns.iter().map(|c| c.values().seed()).collect();
+        let profile = || {
+            if job.index == 0 {
+                let mut publish = PublishOnDrop {
+                    seeds: &s.seeds,
+                    value: vec![None; s.columns],
+                };
+                let counters = (0..s.columns)
+                    .map(|_| ValueCounter::new(s.distinct_threshold))
+                    .collect();
+                let result = profile_chunk(data, job.offset, s, counters);
+                if let Ok(p) = &result {
+                    publish.value = p.columns.iter().map(|c| c.values().seed()).collect();
+                }
+                result
+            } else {
+                let counters = s.seeds.counters(s.columns, s.distinct_threshold);
+                profile_chunk(data, job.offset, s, counters)
             }
-            result
-        } else {
-            let counters = s.seeds.counters(s.columns, s.distinct_threshold);
-            profile_chunk(data, job.offset, s, counters)
         };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(profile))
+            .unwrap_or(Err(ChunkError::Panicked));
         if let Ok(p) = &result {
             for (column, exceeded) in p.columns.iter().zip(&s.exact_exceeded) {
                 if column.exceeds_exact() {
