@@ -386,22 +386,28 @@ fn read_head<R: Read>(
     }
 }
 
-pub(crate) fn run<R: Read>(
-    reader: R,
-    path: &Path,
+/// What the first record says about the file.
+struct Layout {
+    delimiter: u8,
+    names: Vec<String>,
+    /// Offset in the first buffer where data records start.
+    data_start: usize,
+    /// Lines before `data_start`.
+    line_base: u64,
+    header_blank_lines: u64,
+    /// See `Settings::utf8_base`.
+    utf8_base: Option<u64>,
+}
+
+/// Reads the first record: sniffs the delimiter, names the columns and checks the header's
+/// bytes, which the chunk workers will not see when there is a header.
+fn layout<R: Read>(
+    source: &mut Source<R>,
+    buf: &mut Vec<u8>,
+    more: &mut bool,
     opts: &CsvOptions,
-    started: Instant,
-) -> Result<CsvReport, CsvError> {
-    opts.validate()?;
-    let chunk_bytes = opts.chunk_bytes;
-    let mut source = Source::open(reader, path, opts.max_bytes)?;
-    let mut buf = Vec::with_capacity(chunk_bytes + chunk_bytes / 4);
-    let mut more = true;
-    while more && buf.len() < chunk_bytes {
-        let want = chunk_bytes - buf.len();
-        more = source.fill(&mut buf, want)?;
-    }
-    let head = read_head(&mut source, &mut buf, &mut more, opts)?;
+) -> Result<Layout, CsvError> {
+    let head = read_head(source, buf, more, opts)?;
     let utf8_base = match source.encoding {
         Encoding::Utf8 | Encoding::Utf8Bom => Some(source.encoding.bom_len()),
         Encoding::Utf16Le | Encoding::Utf16Be => None,
@@ -441,14 +447,41 @@ pub(crate) fn run<R: Read>(
     } else {
         (0, 0, 0)
     };
-    let settings = Settings {
+    Ok(Layout {
         delimiter: head.delimiter,
+        names,
+        data_start,
+        line_base,
+        header_blank_lines,
+        utf8_base,
+    })
+}
+
+pub(crate) fn run<R: Read>(
+    reader: R,
+    path: &Path,
+    opts: &CsvOptions,
+    started: Instant,
+) -> Result<CsvReport, CsvError> {
+    opts.validate()?;
+    let chunk_bytes = opts.chunk_bytes;
+    let mut source = Source::open(reader, path, opts.max_bytes)?;
+    let mut buf = Vec::with_capacity(chunk_bytes + chunk_bytes / 4);
+    let mut more = true;
+    while more && buf.len() < chunk_bytes {
+        let want = chunk_bytes - buf.len();
+        more = source.fill(&mut buf, want)?;
+    }
+    let layout = layout(&mut source, &mut buf, &mut more, opts)?;
+    let columns = layout.names.len();
+    let settings = Settings {
+        delimiter: layout.delimiter,
         columns,
         nulls: NullTokens::new(&opts.na_tokens),
         exact_threshold: opts.exact_threshold,
         distinct_threshold: opts.distinct_threshold,
         max_ragged: opts.max_ragged_reported,
-        utf8_base,
+        utf8_base: layout.utf8_base,
         exact_exceeded: (0..columns).map(|_| AtomicBool::new(false)).collect(),
         seeds: Seeds::default(),
         row_level: AtomicU32::new(0),
@@ -458,7 +491,7 @@ pub(crate) fn run<R: Read>(
         pending: BTreeMap::new(),
         total: None,
         row_base: 0,
-        line_base,
+        line_base: layout.line_base,
         max_ragged: opts.max_ragged_reported,
         error: None,
     };
@@ -476,7 +509,7 @@ pub(crate) fn run<R: Read>(
         drop(done_tx);
         let mut pool: Vec<Vec<u8>> = Vec::new();
         let mut produce = || -> Result<(), CsvError> {
-            let (mut index, mut start, mut offset) = (0, data_start, 0u64);
+            let (mut index, mut start, mut offset) = (0, layout.data_start, 0u64);
             let mut target = (chunk_bytes / 4).max(1024);
             loop {
                 while more && buf.len() - start < target {
@@ -550,7 +583,7 @@ pub(crate) fn run<R: Read>(
         has_header: opts.has_header,
         rows: total.rows,
         column_count: columns,
-        blank_lines: total.blank_lines + header_blank_lines,
+        blank_lines: total.blank_lines + layout.header_blank_lines,
         duplicate_rows,
         duplicate_rows_approximate,
         ragged_rows: total.ragged_rows,
@@ -560,7 +593,7 @@ pub(crate) fn run<R: Read>(
         columns: total
             .columns
             .into_iter()
-            .zip(names)
+            .zip(layout.names)
             .enumerate()
             .map(|(i, (stats, name))| stats.finish(name, i))
             .collect(),
