@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::column::{ColumnStats, NullTokens};
+use crate::column::{trim, ColumnStats, NullTokens};
 use crate::counter::ValueCounter;
 use crate::input::{Encoding, Source};
 use crate::options::MAX_COLUMNS;
@@ -182,23 +182,24 @@ fn profile_chunk(
             p.blank_lines += 1;
             continue;
         }
-        let record_start = tok.pos;
         let record_line = tok.lines;
         let mut fields = 0;
+        let mut row = RowHash::default();
         loop {
             let (field, end) = tok
                 .next_field(&mut scratch)
                 .map_err(|Unterminated| ChunkError::Unterminated { line: record_line })?;
-            if let Some(column) = p.columns.get_mut(fields) {
-                column.add(tok.bytes(field, &scratch), &s.nulls, ascii);
-            }
+            let bytes = tok.bytes(field, &scratch);
+            row.add(match p.columns.get_mut(fields) {
+                Some(column) => column.add(bytes, &s.nulls, ascii),
+                None => xxh3_64(trim(bytes)),
+            });
             fields += 1;
             if end != End::Delimiter {
                 break;
             }
         }
-        let text = record_text(data, record_start, tok.pos);
-        p.row_sample.add(xxh3_64(text));
+        p.row_sample.add(row.finish(fields));
         for column in p.columns.iter_mut().skip(fields) {
             column.add_null();
         }
@@ -220,11 +221,27 @@ fn profile_chunk(
     Ok(p)
 }
 
-/// The record's bytes without its line break.
-fn record_text(data: &[u8], start: usize, end: usize) -> &[u8] {
-    let record = data.get(start..end).unwrap_or_default();
-    let record = record.strip_suffix(b"\n").unwrap_or(record);
-    record.strip_suffix(b"\r").unwrap_or(record)
+/// A row's fingerprint, folded from its values' hashes in order, so rows match when their
+/// trimmed values do (all null tokens being equal) whatever quoting or spacing they used.
+#[derive(Default)]
+struct RowHash(u64);
+
+impl RowHash {
+    #[inline]
+    fn add(&mut self, value_hash: u64) {
+        self.0 = (self.0.rotate_left(23) ^ value_hash).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    /// Mixes in the field count and avalanches (murmur3's finalizer), since sampling reads
+    /// the top bits.
+    fn finish(self, fields: usize) -> u64 {
+        let mut h = self.0 ^ fields as u64;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 /// Folds chunk partials in file order, whatever order they finish in.
@@ -431,7 +448,7 @@ fn layout<R: Read>(
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let name = String::from_utf8_lossy(crate::column::trim(f)).into_owned();
+                let name = String::from_utf8_lossy(trim(f)).into_owned();
                 if name.is_empty() {
                     format!("column_{}", i + 1)
                 } else {

@@ -200,6 +200,9 @@ fn blank_lines_crlf_and_duplicates() {
         Some(1),
         "\\r is not part of the value"
     );
+    // Rows match on trimmed values, whatever the quoting, and null tokens are equal.
+    let r = profile("a,b\n1,x\n\"1\", x\n1,NA\n1,\n");
+    assert_eq!(r.duplicate_rows, 2);
 }
 
 #[test]
