@@ -106,6 +106,16 @@ pub(crate) fn parse_number(v: &[u8]) -> Option<Value> {
     let mut frac_digits = 0i32;
     if v[i] == b'.' {
         i += 1;
+        if len <= 19 {
+            // Too short to overflow, as above.
+            let frac_start = i;
+            while i < len && v[i].is_ascii_digit() {
+                mantissa = mantissa * 10 + u64::from(v[i] - b'0');
+                i += 1;
+            }
+            frac_digits = (i - frac_start) as i32;
+            digits += frac_digits as u32;
+        }
         while i < len && v[i].is_ascii_digit() {
             if digits < 19 {
                 mantissa = mantissa * 10 + u64::from(v[i] - b'0');

@@ -11,6 +11,8 @@ use crate::report::{
 use crate::sketch::QuantileSketch;
 
 const TOP_VALUES: usize = 10;
+/// What a null contributes to a row fingerprint: all null tokens count as the same value.
+pub(crate) const NULL_HASH: u64 = 0x6e75_6c6c_6e75_6c6c;
 const HISTOGRAM_BINS: usize = 20;
 
 /// Matches null tokens quickly: most values fail the first-byte or length test.
@@ -369,11 +371,12 @@ impl ColumnStats {
 
     /// Adds one raw field; `ascii` says the chunk has no multi-byte characters.
     #[inline]
-    pub(crate) fn add(&mut self, raw: &[u8], nulls: &NullTokens, ascii: bool) {
+    /// Returns the value's hash (`NULL_HASH` for nulls) for the row fingerprint.
+    pub(crate) fn add(&mut self, raw: &[u8], nulls: &NullTokens, ascii: bool) -> u64 {
         let v = trim(raw);
         if nulls.matches(v) {
             self.nulls += 1;
-            return;
+            return NULL_HASH;
         }
         let hash = xxhash_rust::xxh3::xxh3_64(v);
         self.values.add(v, hash);
@@ -406,6 +409,7 @@ impl ColumnStats {
             Value::DateTime => self.types.datetime += 1,
             Value::Text => self.types.string += 1,
         }
+        hash
     }
 
     /// Adds the statistics of the same column in a later chunk.

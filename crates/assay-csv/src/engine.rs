@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::column::{ColumnStats, NullTokens};
+use crate::column::{trim, ColumnStats, NullTokens};
 use crate::counter::ValueCounter;
 use crate::input::{Encoding, Source};
 use crate::options::MAX_COLUMNS;
@@ -44,6 +44,8 @@ struct Settings {
     exact_exceeded: Vec<AtomicBool>,
     /// Per column, from the first chunk: the counter later chunks start from.
     seeds: Seeds,
+    /// The duplicate-row sampling level merged so far; new chunks start there.
+    row_level: AtomicU32,
 }
 
 /// Value-counter seeds published by the worker of the first chunk; workers of later chunks
@@ -113,8 +115,15 @@ struct Done {
 
 /// A problem found inside a chunk, positioned relative to it until merged.
 enum ChunkError {
-    Utf8 { offset: u64, byte: u8 },
-    Unterminated { line: u64 },
+    Utf8 {
+        offset: u64,
+        byte: u8,
+    },
+    Unterminated {
+        line: u64,
+    },
+    /// The worker panicked on this chunk (a bug); caught so the pipeline cannot hang.
+    Panicked,
 }
 
 /// Statistics of one chunk; rows and lines in `ragged` count from 0 within the chunk.
@@ -136,7 +145,7 @@ impl Partial {
             blank_lines: 0,
             ragged_rows: 0,
             ragged: Vec::new(),
-            row_sample: RowSample::default(),
+            row_sample: RowSample::at_level(s.row_level.load(Ordering::Relaxed)),
             columns: counters
                 .into_iter()
                 .zip(&s.exact_exceeded)
@@ -173,23 +182,24 @@ fn profile_chunk(
             p.blank_lines += 1;
             continue;
         }
-        let record_start = tok.pos;
         let record_line = tok.lines;
         let mut fields = 0;
+        let mut row = RowHash::default();
         loop {
             let (field, end) = tok
                 .next_field(&mut scratch)
                 .map_err(|Unterminated| ChunkError::Unterminated { line: record_line })?;
-            if let Some(column) = p.columns.get_mut(fields) {
-                column.add(tok.bytes(field, &scratch), &s.nulls, ascii);
-            }
+            let bytes = tok.bytes(field, &scratch);
+            row.add(match p.columns.get_mut(fields) {
+                Some(column) => column.add(bytes, &s.nulls, ascii),
+                None => xxh3_64(trim(bytes)),
+            });
             fields += 1;
             if end != End::Delimiter {
                 break;
             }
         }
-        let text = record_text(data, record_start, tok.pos);
-        p.row_sample.add(xxh3_64(text));
+        p.row_sample.add(row.finish(fields));
         for column in p.columns.iter_mut().skip(fields) {
             column.add_null();
         }
@@ -211,11 +221,27 @@ fn profile_chunk(
     Ok(p)
 }
 
-/// The record's bytes without its line break.
-fn record_text(data: &[u8], start: usize, end: usize) -> &[u8] {
-    let record = data.get(start..end).unwrap_or_default();
-    let record = record.strip_suffix(b"\n").unwrap_or(record);
-    record.strip_suffix(b"\r").unwrap_or(record)
+/// A row's fingerprint, folded from its values' hashes in order, so rows match when their
+/// trimmed values do (all null tokens being equal) whatever quoting or spacing they used.
+#[derive(Default)]
+struct RowHash(u64);
+
+impl RowHash {
+    #[inline]
+    fn add(&mut self, value_hash: u64) {
+        self.0 = (self.0.rotate_left(23) ^ value_hash).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    /// Mixes in the field count and avalanches (murmur3's finalizer), since sampling reads
+    /// the top bits.
+    fn finish(self, fields: usize) -> u64 {
+        let mut h = self.0 ^ fields as u64;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
 }
 
 /// Folds chunk partials in file order, whatever order they finish in.
@@ -245,6 +271,7 @@ impl Merger {
                 Err(ChunkError::Unterminated { line }) => {
                     self.error = Some(unterminated(self.line_base + line + 1))
                 }
+                Err(ChunkError::Panicked) => self.error = Some(CsvError::Worker),
             }
         }
     }
@@ -287,23 +314,27 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, done: mpsc::Sender<Done>, s: &Setti
         };
         let Ok(job) = job else { return };
         let data = job.buf.get(job.start..job.end).unwrap_or_default();
-        let result = if job.index == 0 {
-            let mut publish = PublishOnDrop {
-                seeds: &s.seeds,
-                value: vec![None; s.columns],
-            };
-            let counters = (0..s.columns)
-                .map(|_| ValueCounter::new(s.distinct_threshold))
-                .collect();
-            let result = profile_chunk(data, job.offset, s, counters);
-            if let Ok(p) = &result {
-                publish.value = p.columns.iter().map(|c| c.values().seed()).collect();
+        let profile = || {
+            if job.index == 0 {
+                let mut publish = PublishOnDrop {
+                    seeds: &s.seeds,
+                    value: vec![None; s.columns],
+                };
+                let counters = (0..s.columns)
+                    .map(|_| ValueCounter::new(s.distinct_threshold))
+                    .collect();
+                let result = profile_chunk(data, job.offset, s, counters);
+                if let Ok(p) = &result {
+                    publish.value = p.columns.iter().map(|c| c.values().seed()).collect();
+                }
+                result
+            } else {
+                let counters = s.seeds.counters(s.columns, s.distinct_threshold);
+                profile_chunk(data, job.offset, s, counters)
             }
-            result
-        } else {
-            let counters = s.seeds.counters(s.columns, s.distinct_threshold);
-            profile_chunk(data, job.offset, s, counters)
         };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(profile))
+            .unwrap_or(Err(ChunkError::Panicked));
         if let Ok(p) = &result {
             for (column, exceeded) in p.columns.iter().zip(&s.exact_exceeded) {
                 if column.exceeds_exact() {
@@ -372,22 +403,28 @@ fn read_head<R: Read>(
     }
 }
 
-pub(crate) fn run<R: Read>(
-    reader: R,
-    path: &Path,
+/// What the first record says about the file.
+struct Layout {
+    delimiter: u8,
+    names: Vec<String>,
+    /// Offset in the first buffer where data records start.
+    data_start: usize,
+    /// Lines before `data_start`.
+    line_base: u64,
+    header_blank_lines: u64,
+    /// See `Settings::utf8_base`.
+    utf8_base: Option<u64>,
+}
+
+/// Reads the first record: sniffs the delimiter, names the columns and checks the header's
+/// bytes, which the chunk workers will not see when there is a header.
+fn layout<R: Read>(
+    source: &mut Source<R>,
+    buf: &mut Vec<u8>,
+    more: &mut bool,
     opts: &CsvOptions,
-    started: Instant,
-) -> Result<CsvReport, CsvError> {
-    opts.validate()?;
-    let chunk_bytes = opts.chunk_bytes;
-    let mut source = Source::open(reader, path, opts.max_bytes)?;
-    let mut buf = Vec::with_capacity(chunk_bytes + chunk_bytes / 4);
-    let mut more = true;
-    while more && buf.len() < chunk_bytes {
-        let want = chunk_bytes - buf.len();
-        more = source.fill(&mut buf, want)?;
-    }
-    let head = read_head(&mut source, &mut buf, &mut more, opts)?;
+) -> Result<Layout, CsvError> {
+    let head = read_head(source, buf, more, opts)?;
     let utf8_base = match source.encoding {
         Encoding::Utf8 | Encoding::Utf8Bom => Some(source.encoding.bom_len()),
         Encoding::Utf16Le | Encoding::Utf16Be => None,
@@ -411,7 +448,7 @@ pub(crate) fn run<R: Read>(
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let name = String::from_utf8_lossy(crate::column::trim(f)).into_owned();
+                let name = String::from_utf8_lossy(trim(f)).into_owned();
                 if name.is_empty() {
                     format!("column_{}", i + 1)
                 } else {
@@ -427,23 +464,51 @@ pub(crate) fn run<R: Read>(
     } else {
         (0, 0, 0)
     };
-    let settings = Settings {
+    Ok(Layout {
         delimiter: head.delimiter,
+        names,
+        data_start,
+        line_base,
+        header_blank_lines,
+        utf8_base,
+    })
+}
+
+pub(crate) fn run<R: Read>(
+    reader: R,
+    path: &Path,
+    opts: &CsvOptions,
+    started: Instant,
+) -> Result<CsvReport, CsvError> {
+    opts.validate()?;
+    let chunk_bytes = opts.chunk_bytes;
+    let mut source = Source::open(reader, path, opts.max_bytes)?;
+    let mut buf = Vec::with_capacity(chunk_bytes + chunk_bytes / 4);
+    let mut more = true;
+    while more && buf.len() < chunk_bytes {
+        let want = chunk_bytes - buf.len();
+        more = source.fill(&mut buf, want)?;
+    }
+    let layout = layout(&mut source, &mut buf, &mut more, opts)?;
+    let columns = layout.names.len();
+    let settings = Settings {
+        delimiter: layout.delimiter,
         columns,
         nulls: NullTokens::new(&opts.na_tokens),
         exact_threshold: opts.exact_threshold,
         distinct_threshold: opts.distinct_threshold,
         max_ragged: opts.max_ragged_reported,
-        utf8_base,
+        utf8_base: layout.utf8_base,
         exact_exceeded: (0..columns).map(|_| AtomicBool::new(false)).collect(),
         seeds: Seeds::default(),
+        row_level: AtomicU32::new(0),
     };
     let mut merger = Merger {
         next: 0,
         pending: BTreeMap::new(),
         total: None,
         row_base: 0,
-        line_base,
+        line_base: layout.line_base,
         max_ragged: opts.max_ragged_reported,
         error: None,
     };
@@ -461,7 +526,7 @@ pub(crate) fn run<R: Read>(
         drop(done_tx);
         let mut pool: Vec<Vec<u8>> = Vec::new();
         let mut produce = || -> Result<(), CsvError> {
-            let (mut index, mut start, mut offset) = (0, data_start, 0u64);
+            let (mut index, mut start, mut offset) = (0, layout.data_start, 0u64);
             let mut target = (chunk_bytes / 4).max(1024);
             loop {
                 while more && buf.len() - start < target {
@@ -500,6 +565,10 @@ pub(crate) fn run<R: Read>(
                     merger.accept(done.index, done.result);
                     pool.push(done.buf);
                 }
+                if let Some(total) = &merger.total {
+                    let level = total.row_sample.level();
+                    settings.row_level.fetch_max(level, Ordering::Relaxed);
+                }
                 if last || merger.error.is_some() {
                     return Ok(());
                 }
@@ -531,7 +600,7 @@ pub(crate) fn run<R: Read>(
         has_header: opts.has_header,
         rows: total.rows,
         column_count: columns,
-        blank_lines: total.blank_lines + header_blank_lines,
+        blank_lines: total.blank_lines + layout.header_blank_lines,
         duplicate_rows,
         duplicate_rows_approximate,
         ragged_rows: total.ragged_rows,
@@ -541,7 +610,7 @@ pub(crate) fn run<R: Read>(
         columns: total
             .columns
             .into_iter()
-            .zip(names)
+            .zip(layout.names)
             .enumerate()
             .map(|(i, (stats, name))| stats.finish(name, i))
             .collect(),

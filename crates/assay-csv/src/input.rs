@@ -101,26 +101,33 @@ impl<R: Read> Source<R> {
         loop {
             match self.reader.read(buf) {
                 Ok(n) => {
-                    let read = &buf[..n];
-                    self.hasher.update(read);
-                    self.raw_bytes += n as u64;
-                    if self.raw_bytes > self.max_bytes {
-                        return Err(CsvError::TooLarge {
-                            size: self.raw_bytes,
-                            limit: self.max_bytes,
-                        });
-                    }
+                    self.account(&buf[..n])?;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(CsvError::Io {
-                        path: self.path.clone(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(self.io_error(source)),
             }
         }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> CsvError {
+        CsvError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Hashes and counts raw bytes just read, enforcing the size limit.
+    fn account(&mut self, read: &[u8]) -> Result<(), CsvError> {
+        self.hasher.update(read);
+        self.raw_bytes += read.len() as u64;
+        if self.raw_bytes > self.max_bytes {
+            return Err(CsvError::TooLarge {
+                size: self.raw_bytes,
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Appends up to about `want` UTF-8 bytes to `out`; returns false at the end of input.
@@ -134,10 +141,16 @@ impl<R: Read> Source<R> {
                     out.append(&mut self.pending);
                     return Ok(true);
                 }
+                // read_to_end fills spare capacity without zeroing it first (for files and
+                // byte slices), saving a pass over every byte.
                 let start = out.len();
-                out.resize(start + want.max(1), 0);
-                let n = self.read_raw_into(&mut out[start..])?;
-                out.truncate(start + n);
+                let want = want.max(1);
+                out.reserve(want);
+                let n = (&mut self.reader)
+                    .take(want as u64)
+                    .read_to_end(out)
+                    .map_err(|e| self.io_error(e))?;
+                self.account(out.get(start..).unwrap_or_default())?;
                 self.eof = n == 0;
             }
             Encoding::Utf16Le | Encoding::Utf16Be => {

@@ -80,7 +80,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Reads the field at the current position.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_field(
         &mut self,
         scratch: &mut Vec<u8>,
@@ -124,6 +124,7 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
+    #[inline(never)]
     fn quoted_field(&mut self, scratch: &mut Vec<u8>) -> Result<(Field, End), Unterminated> {
         let data = self.data;
         let open = self.pos;

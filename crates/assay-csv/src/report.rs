@@ -26,7 +26,7 @@ pub struct CsvReport {
     pub column_count: usize,
     /// Empty lines outside quoted fields; they are not records.
     pub blank_lines: u64,
-    /// Rows whose raw text repeats an earlier row.
+    /// Rows whose trimmed values repeat an earlier row's (null tokens being equal).
     pub duplicate_rows: u64,
     /// True when `duplicate_rows` was estimated by hash sampling.
     pub duplicate_rows_approximate: bool,

@@ -191,6 +191,10 @@ impl HyperLogLog {
 /// Row fingerprints kept by hash-based sampling: a row is kept when its hash starts with
 /// `level` zero bits, so every copy of a row is kept or dropped together and duplicates
 /// among the kept rows, scaled by 2^level, estimate duplicates overall. Exact at level 0.
+///
+/// The level is always the smallest at which fewer than `ROW_SAMPLE_CAP` of the rows seen
+/// are kept. That makes it a function of the rows alone, so a chunk may start at any level
+/// another part of the file has already reached without changing the result.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RowSample {
     level: u32,
@@ -201,6 +205,18 @@ pub(crate) struct RowSample {
 const ROW_SAMPLE_CAP: usize = 1 << 20;
 
 impl RowSample {
+    /// An empty sample that keeps only rows at `level` or above.
+    pub(crate) fn at_level(level: u32) -> Self {
+        RowSample {
+            level,
+            hashes: Vec::new(),
+        }
+    }
+
+    pub(crate) fn level(&self) -> u32 {
+        self.level
+    }
+
     fn keeps(level: u32, hash: u64) -> bool {
         hash.leading_zeros() >= level
     }
@@ -216,7 +232,7 @@ impl RowSample {
     }
 
     fn compact(&mut self) {
-        while self.hashes.len() > ROW_SAMPLE_CAP / 2 {
+        while self.hashes.len() >= ROW_SAMPLE_CAP {
             self.level += 1;
             let level = self.level;
             self.hashes.retain(|&h| Self::keeps(level, h));
@@ -333,6 +349,29 @@ mod tests {
             s.add(xxhash_rust::xxh3::xxh3_64(&(i % 900).to_le_bytes()));
         }
         assert_eq!(s.duplicates(), (100, false));
+    }
+
+    #[test]
+    fn row_sample_level_depends_only_on_the_rows() {
+        let hash = |i: u64| xxhash_rust::xxh3::xxh3_64(&(i % 2_000_000).to_le_bytes());
+        let rows = 2_500_000u64;
+        let mut whole = RowSample::default();
+        (0..rows).for_each(|i| whole.add(hash(i)));
+        whole.seal();
+        // Chunks that start at the level merged so far, as workers do.
+        let mut merged = RowSample::default();
+        for chunk in 0..5 {
+            let mut part = RowSample::at_level(merged.level());
+            let per = rows / 5;
+            (chunk * per..(chunk + 1) * per).for_each(|i| part.add(hash(i)));
+            part.seal();
+            merged.merge(part);
+        }
+        assert_eq!(merged.level(), whole.level());
+        let (dups, approximate) = merged.duplicates();
+        assert_eq!((dups, approximate), whole.duplicates());
+        assert!(approximate);
+        assert!((dups as f64 - 500_000.0).abs() < 50_000.0, "{dups}");
     }
 
     #[test]

@@ -200,6 +200,9 @@ fn blank_lines_crlf_and_duplicates() {
         Some(1),
         "\\r is not part of the value"
     );
+    // Rows match on trimmed values, whatever the quoting, and null tokens are equal.
+    let r = profile("a,b\n1,x\n\"1\", x\n1,NA\n1,\n");
+    assert_eq!(r.duplicate_rows, 2);
 }
 
 #[test]
@@ -418,6 +421,43 @@ fn path_reader_and_bytes_agree() {
         hex::encode(sha2::Sha256::digest(text.as_bytes()))
     );
     assert_eq!(from_path.bytes, text.len() as u64);
+}
+
+/// Hands out a few bytes per read, in a varying pattern, like a slow network stream.
+struct Trickle<'a> {
+    data: &'a [u8],
+    reads: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reads += 1;
+        let n = (self.reads * 7919 % 997 + 1)
+            .min(buf.len())
+            .min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn read_sizes_do_not_change_the_report() {
+    let text = multi_chunk_csv();
+    let opts = CsvOptions {
+        chunk_bytes: 8192,
+        ..CsvOptions::default()
+    };
+    let whole = profile_bytes(text.as_bytes(), &opts).unwrap();
+    let trickled = profile_reader(
+        Trickle {
+            data: text.as_bytes(),
+            reads: 0,
+        },
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(without_time(whole), without_time(trickled));
 }
 
 #[test]
