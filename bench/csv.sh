@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times assay's CSV profiler against polars' read_csv + describe on the same generated file,
+# Times `assay run csv FILE --json` against polars' read_csv + describe on the same generated file,
 # reporting wall time and peak RSS for each run and the ratio of the medians.
 #
 #   bench/csv.sh [ROWS] [RUNS]        (defaults: 5000000 rows, 3 runs each)
@@ -30,8 +30,8 @@ if [[ ! -s "$data" ]]; then
     python3 "$peer/gen.py" "$rows" "$data"
 fi
 
-(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet --release -p assay-csv --example profile)
-profile="$target/release/examples/profile"
+(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet --release --bin assay)
+assay="$target/release/assay"
 
 # Runs a command once; prints "seconds kilobytes".
 measure() {
@@ -47,7 +47,7 @@ median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 echo "file: $data ($(stat -c %s "$data") bytes), $runs runs each, $(nproc) cores"
 assay_times=(); polars_times=(); assay_rss=0; polars_rss=0
 for i in $(seq "$runs"); do
-    read -r t m < <(measure "$profile" "$data")
+    read -r t m < <(measure "$assay" run csv "$data" --json)
     echo "run $i assay : ${t} s, peak RSS $((m / 1024)) MiB"
     assay_times+=("$t"); (( m > assay_rss )) && assay_rss=$m
     read -r t m < <(measure python3 "$peer/polars_describe.py" "$data")
