@@ -6,7 +6,7 @@
 //! into place with a rename, so a reader never sees a partial blob.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -33,6 +33,8 @@ pub enum BlobError {
 pub struct BlobRef {
     pub sha256: String,
     pub size: u64,
+    /// False when identical bytes were already stored.
+    pub created: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -80,51 +82,52 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(BlobError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await?;
+        // Removed on every early return, and when the caller drops this future (a client
+        // that disconnects mid-upload), so no partial file is left behind.
+        let tmp = TempFile(self.root.join("tmp").join(uuid::Uuid::new_v4().to_string()));
+        let mut file = tokio::fs::File::create(&tmp.0).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| BlobError::Interrupted(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(BlobError::TooLarge { limit });
             }
-            file.sync_all().await?;
-            Ok(BlobRef {
-                sha256: hex::encode(hasher.finalize()),
-                size,
-            })
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
         }
-        .await;
-        match result {
-            Ok(blob) => {
-                let dest = self.path(&blob.sha256)?;
-                if let Some(dir) = dest.parent() {
-                    tokio::fs::create_dir_all(dir).await?;
-                }
-                tokio::fs::rename(&tmp, &dest).await?;
-                Ok(blob)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
+        file.sync_all().await?;
+        drop(file);
+        let sha256 = hex::encode(hasher.finalize());
+        let dest = self.path(&sha256)?;
+        let created = !dest.exists();
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir).await?;
         }
+        tokio::fs::rename(&tmp.0, &dest).await?;
+        Ok(BlobRef {
+            sha256,
+            size,
+            created,
+        })
     }
 
-    /// Stores bytes already in memory.
-    pub async fn put_bytes(&self, bytes: Bytes, limit: u64) -> Result<BlobRef, BlobError> {
-        self.put_stream(futures::stream::iter([Ok::<_, io::Error>(bytes)]), limit)
-            .await
+    /// Deletes a blob; a missing one is not an error.
+    pub async fn remove(&self, sha256: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path(sha256)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
+}
 
-    pub fn root(&self) -> &Path {
-        &self.root
+/// A temporary file deleted when dropped (after a rename, the delete finds nothing).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -136,10 +139,13 @@ mod tests {
     async fn stores_by_digest_and_refuses_oversize_uploads() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
-        let blob = store
-            .put_bytes(Bytes::from_static(b"abc"), 10)
-            .await
-            .unwrap();
+        let abc = || futures::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b"abc"))]);
+        let blob = store.put_stream(abc(), 10).await.unwrap();
+        assert!(blob.created);
+        assert!(
+            !store.put_stream(abc(), 10).await.unwrap().created,
+            "stored once"
+        );
         assert_eq!(
             blob.sha256,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -167,5 +173,11 @@ mod tests {
             store.existing(&"0".repeat(64)),
             Err(BlobError::Missing(_))
         ));
+        store.remove(&blob.sha256).await.unwrap();
+        assert!(matches!(
+            store.existing(&blob.sha256),
+            Err(BlobError::Missing(_))
+        ));
+        store.remove(&blob.sha256).await.unwrap();
     }
 }

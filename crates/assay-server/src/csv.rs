@@ -5,14 +5,15 @@
 use assay_core::{Job, JobStatus};
 use assay_jobs::Source;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::extract::Path;
 use crate::tasks::{enqueue, parse_id};
-use crate::upload::{self, multipart_error, receive_file, Received};
+use crate::upload::{self, multipart_error, receive_file, small_text, Received};
 use crate::{ApiError, AppState, Caller};
 
 /// The seed's "very basic validation": a name or type that says CSV, and text rather than binary.
@@ -65,22 +66,60 @@ pub async fn analyse(
 ) -> Result<Response, ApiError> {
     let mut multipart = upload::multipart(multipart)?;
     let mut upload = None;
-    let mut delimiter: Option<char> = None;
+    let read = read_fields(&state, &mut multipart, &mut upload).await;
+    let Some(Received { blob, filename }) = upload else {
+        read?;
+        return Err(ApiError::BadRequest(
+            "missing_file",
+            "send the CSV file in the multipart field `file`".into(),
+        ));
+    };
+    let queued = match read {
+        Ok(delimiter) => {
+            let input = json!({ "source": Source::Blob(blob.sha256.clone()), "filename": filename, "delimiter": delimiter });
+            enqueue(&state, &caller, "csv", input, 0).await
+        }
+        Err(e) => Err(e),
+    };
+    let (job, deduplicated) = match queued {
+        Ok(queued) => queued,
+        Err(e) => {
+            upload::discard(&state, &blob).await;
+            return Err(e);
+        }
+    };
+    let mut body = fap_record(&job);
+    body["deduplicated"] = json!(deduplicated);
+    let status = if deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// Reads the form: stores the `file` field into `upload`, answers the `delimiter` option.
+async fn read_fields(
+    state: &AppState,
+    multipart: &mut Multipart,
+    upload: &mut Option<Received>,
+) -> Result<Option<char>, ApiError> {
+    let mut delimiter = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") if upload.is_none() => {
-                upload = Some(
+                *upload = Some(
                     receive_file(
-                        &state,
+                        state,
                         field,
                         state.limits.csv_max_bytes,
                         check_looks_like_csv,
                     )
                     .await?,
-                )
+                );
             }
             Some("delimiter") => {
-                let text = field.text().await.map_err(multipart_error)?;
+                let text = small_text(field).await?;
                 let text = if text == "\\t" { "\t".to_owned() } else { text };
                 let mut chars = text.chars();
                 delimiter = match (chars.next(), chars.next()) {
@@ -97,22 +136,7 @@ pub async fn analyse(
             _ => {}
         }
     }
-    let Some(Received { blob, filename, .. }) = upload else {
-        return Err(ApiError::BadRequest(
-            "missing_file",
-            "send the CSV file in the multipart field `file`".into(),
-        ));
-    };
-    let input = json!({ "source": Source::Blob(blob.sha256), "filename": filename, "delimiter": delimiter });
-    let (job, deduplicated) = enqueue(&state, &caller, "csv", input, 0).await?;
-    let mut body = fap_record(&job);
-    body["deduplicated"] = json!(deduplicated);
-    let status = if deduplicated {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, Json(body)).into_response())
+    Ok(delimiter)
 }
 
 /// `GET /analyse/{id}`

@@ -23,12 +23,12 @@ pub enum ApiError {
     Conflict(&'static str, String),
     #[error("{1}")]
     Unprocessable(&'static str, String),
-    #[error("the request body is larger than the {0}-byte limit")]
-    PayloadTooLarge(usize),
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error("{0}")]
-    Unavailable(String),
+    MethodNotAllowed(String),
     #[error("storing the upload failed; the server log has the details")]
     Storage(String),
     #[error("internal error; the server log has the details")]
@@ -53,7 +53,7 @@ impl ApiError {
             ApiError::Input(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,7 +67,7 @@ impl ApiError {
             | ApiError::Unprocessable(code, _) => code,
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Input(e) => e.code(),
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Internal(_) => "internal",
             ApiError::Storage(_) => "storage_failed",
         }

@@ -1,20 +1,22 @@
 //! Seed 003's image API: upload, list, detail with detected circles, one object, the original
 //! file and an annotated PNG. Each upload is an ordinary `image` job.
 
+use assay_blob::BlobRef;
 use assay_circles::{CircleObject, DetectOptions};
-use assay_core::{rfc3339, Job, JobStatus};
+use assay_core::{rfc3339, InputError, Job, JobStatus};
 use assay_jobs::Source;
 use assay_store::JobFilter;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::extract::{Path, Query};
 use crate::tasks::{enqueue, parse_id};
-use crate::upload::{self, multipart_error, receive_file, Received};
+use crate::upload::{self, multipart_error, receive_file, small_text, Received};
 use crate::{ApiError, AppState, Caller};
 
 /// Refuses what is not one of the image formats assay reads, by magic bytes.
@@ -63,14 +65,38 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let mut multipart = upload::multipart(multipart)?;
     let mut file = None;
+    let read = read_fields(&state, &mut multipart, &mut file).await;
+    let Some(Received { blob, filename }) = file else {
+        read?;
+        return Err(ApiError::BadRequest(
+            "missing_file",
+            "send the image in the multipart field `file`".into(),
+        ));
+    };
+    let queued = match read {
+        Ok(options) => queue_image(&state, &caller, &blob, filename, options).await,
+        Err(e) => Err(e),
+    };
+    if queued.is_err() {
+        upload::discard(&state, &blob).await;
+    }
+    queued
+}
+
+/// Reads the form: stores the `file` field into `file`, answers the detection options.
+async fn read_fields(
+    state: &AppState,
+    multipart: &mut Multipart,
+    file: &mut Option<Received>,
+) -> Result<DetectOptions, ApiError> {
     let mut options = DetectOptions::default();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" if file.is_none() => {
-                file = Some(
+                *file = Some(
                     receive_file(
-                        &state,
+                        state,
                         field,
                         state.limits.image_max_bytes,
                         check_looks_like_image,
@@ -78,57 +104,70 @@ pub async fn upload(
                     .await?,
                 )
             }
-            "min_radius" | "max_radius" | "sensitivity" | "max_circles" => {
-                let text = field.text().await.map_err(multipart_error)?;
-                match name.as_str() {
-                    "min_radius" => options.min_radius = Some(parse_field(&name, &text)?),
-                    "max_radius" => options.max_radius = Some(parse_field(&name, &text)?),
-                    "sensitivity" => options.sensitivity = parse_field(&name, &text)?,
-                    _ => options.max_circles = parse_field(&name, &text)?,
-                }
+            "min_radius" => {
+                options.min_radius = Some(parse_field(&name, &small_text(field).await?)?)
             }
+            "max_radius" => {
+                options.max_radius = Some(parse_field(&name, &small_text(field).await?)?)
+            }
+            "sensitivity" => options.sensitivity = parse_field(&name, &small_text(field).await?)?,
+            "max_circles" => options.max_circles = parse_field(&name, &small_text(field).await?)?,
             _ => {}
         }
     }
-    let Some(Received { blob, filename, .. }) = file else {
-        return Err(ApiError::BadRequest(
-            "missing_file",
-            "send the image in the multipart field `file`".into(),
-        ));
-    };
-    // Decode once now, so a corrupt or oversized image is refused here rather than queued.
+    Ok(options)
+}
+
+/// Checks the options, decodes the stored upload once (so a corrupt or oversized image is
+/// refused here rather than queued) and queues the job.
+async fn queue_image(
+    state: &AppState,
+    caller: &Caller,
+    blob: &BlobRef,
+    filename: Option<String>,
+    options: DetectOptions,
+) -> Result<Response, ApiError> {
+    options
+        .validate()
+        .map_err(|e| ApiError::Input(InputError::OutOfRange(e.to_string())))?;
     let path = state
         .blobs
         .existing(&blob.sha256)
         .map_err(|e| ApiError::Storage(e.to_string()))?;
-    let limits = assay_circles::Limits {
-        max_bytes: state.limits.image_max_bytes,
-        ..assay_circles::Limits::default()
-    };
+    let limits = state.image_limits();
+    // Decoding takes memory in proportion to the pixels: a few at a time.
+    let _slot = state
+        .decode_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Storage(e.to_string()))?;
     let decoded = tokio::task::spawn_blocking(move || {
         let bytes = std::fs::read(&path)?;
-        Ok::<_, std::io::Error>(assay_circles::decode(&bytes, &limits))
+        Ok::<_, std::io::Error>(
+            assay_circles::decode(&bytes, &limits).map(|d| (d.width(), d.height(), d.format())),
+        )
     })
     .await
     .map_err(|e| ApiError::Storage(e.to_string()))?
     .map_err(|e| ApiError::Storage(e.to_string()))?
     .map_err(|e| {
         if e.http_status() == 413 {
-            ApiError::PayloadTooLarge(state.limits.image_max_bytes as usize)
+            ApiError::PayloadTooLarge(e.to_string())
         } else {
             ApiError::Unprocessable(e.code(), e.to_string())
         }
     })?;
+    let (width, height, format) = decoded;
     let input = json!({
-        "source": Source::Blob(blob.sha256),
+        "source": Source::Blob(blob.sha256.clone()),
         "filename": filename,
         "options": options,
         "size": blob.size,
-        "width": decoded.width(),
-        "height": decoded.height(),
-        "format": decoded.format(),
+        "width": width,
+        "height": height,
+        "format": format,
     });
-    let (job, deduplicated) = enqueue(&state, &caller, "image", input, 0).await?;
+    let (job, deduplicated) = enqueue(state, caller, "image", input, 0).await?;
     let mut body = image_json(&job);
     body["status_url"] = json!(format!("/api/v1/images/{}", job.id));
     body["deduplicated"] = json!(deduplicated);
@@ -278,7 +317,12 @@ pub async fn file(
     let job = image_job(&state, &caller, &id).await?;
     let bytes = original_bytes(&state, &job).await?;
     let format = job.input["format"].as_str().unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, content_type(format))], bytes).into_response())
+    // User bytes: the browser must not guess another type for them.
+    let headers = [
+        (header::CONTENT_TYPE, content_type(format)),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    Ok((headers, bytes).into_response())
 }
 
 /// `GET /api/v1/images/{id}/annotated.png` — the image with its circles drawn.
@@ -300,10 +344,7 @@ pub async fn annotated(
     let objects: Vec<CircleObject> = serde_json::from_value(json!(objects_of(&job)))
         .map_err(|e| ApiError::Storage(format!("stored objects do not parse: {e}")))?;
     let bytes = original_bytes(&state, &job).await?;
-    let limits = assay_circles::Limits {
-        max_bytes: state.limits.image_max_bytes,
-        ..assay_circles::Limits::default()
-    };
+    let limits = state.image_limits();
     let png = tokio::task::spawn_blocking(move || {
         let decoded = assay_circles::decode(&bytes, &limits)?;
         assay_circles::annotate(&decoded, &objects)

@@ -7,6 +7,7 @@
 mod auth;
 mod csv;
 mod error;
+mod extract;
 mod images;
 mod metrics;
 mod ops;
@@ -23,6 +24,7 @@ use assay_store::Store;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::Semaphore;
 
 pub use auth::Caller;
 pub use error::ApiError;
@@ -60,6 +62,18 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The KServe model server, in `real` circles mode; `/ready` checks it.
     pub model_server: Option<ModelServer>,
+    /// Bounds how many uploaded images are decoded for validation at once.
+    pub decode_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// The decoding limits for uploaded images.
+    pub fn image_limits(&self) -> assay_circles::Limits {
+        assay_circles::Limits {
+            max_bytes: self.limits.image_max_bytes,
+            ..assay_circles::Limits::default()
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -102,12 +116,20 @@ pub fn router(state: AppState) -> Router {
         .route("/save", get(pages::save))
         .route("/view", get(pages::view))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
             metrics::track,
         ))
         .with_state(state)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}; see /docs for the API",
+        uri.path()
+    ))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

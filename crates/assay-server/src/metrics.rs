@@ -158,18 +158,23 @@ impl JobObserver for Metrics {
 /// the label set).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
+    // Only standard methods become labels: anyone can send `FOO /healthz`.
+    let method = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
-    metrics.observe_request(
-        method.as_str(),
-        &path,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    metrics.observe_request(method, &path, response.status().as_u16(), started.elapsed());
     response
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use assay_core::rfc3339;
 use assay_jobs::Template;
 use assay_store::StoredMessage;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::PageCaller;
+use crate::extract::Query;
 use crate::tasks::submit;
 use crate::{ApiError, AppState};
 

@@ -6,13 +6,14 @@ use assay_core::{rfc3339, Job, JobId, JobStatus};
 use assay_store::{CancelOutcome, JobFilter, NewJob};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::extract::{Path, Query};
 use crate::{ApiError, AppState, Caller};
 
 /// A JSON request body. An empty body reads as `null`; the content type is not insisted on,
@@ -27,7 +28,10 @@ impl FromRequest<AppState> for JsonBody {
             .await
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(state.limits.json_body_bytes)
+                    ApiError::PayloadTooLarge(format!(
+                        "the request body is larger than the {}-byte limit",
+                        state.limits.json_body_bytes
+                    ))
                 } else {
                     ApiError::BadRequest("unreadable_body", e.body_text())
                 }

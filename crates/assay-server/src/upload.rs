@@ -20,7 +20,7 @@ pub struct Received {
 
 pub fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::BadRequest("payload_too_large", e.body_text())
+        ApiError::PayloadTooLarge(format!("the upload is too large: {}", e.body_text()))
     } else {
         ApiError::BadRequest(
             "invalid_multipart",
@@ -40,6 +40,40 @@ pub fn multipart(result: Result<Multipart, MultipartRejection>) -> Result<Multip
             format!("send the file as multipart/form-data: {}", e.body_text()),
         )
     })
+}
+
+/// The longest value accepted in a multipart text field (options such as `delimiter`).
+const MAX_TEXT_FIELD: usize = 256;
+
+/// Reads a small multipart text field, refusing it past [`MAX_TEXT_FIELD`] bytes.
+pub async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::BadRequest(
+                "invalid_input",
+                format!("the field {name} is longer than {MAX_TEXT_FIELD} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::BadRequest(
+            "invalid_input",
+            format!("the field {name} is not UTF-8 text"),
+        )
+    })
+}
+
+/// Deletes a blob this request created, after the upload was refused: nothing else refers to
+/// it, and refused uploads must not fill the disk.
+pub async fn discard(state: &AppState, blob: &BlobRef) {
+    if blob.created {
+        if let Err(e) = state.blobs.remove(&blob.sha256).await {
+            tracing::warn!(error = %e, sha256 = %blob.sha256, "could not delete a refused upload");
+        }
+    }
 }
 
 /// Streams `field` into the blob store, refusing more than `limit` bytes, once `check`
@@ -76,7 +110,7 @@ pub async fn receive_file(
         .put_stream(Box::pin(chunks), limit)
         .await
         .map_err(|e| match e {
-            BlobError::TooLarge { limit } => ApiError::PayloadTooLarge(limit as usize),
+            BlobError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             BlobError::Interrupted(m) => ApiError::BadRequest("invalid_multipart", m),
             other => ApiError::Storage(other.to_string()),
         })?;

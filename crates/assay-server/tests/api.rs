@@ -372,7 +372,21 @@ async fn reports_list_newest_first_with_filters_and_cursor() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    error_of(r, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let r = app
+        .post("/api/v1/tasks/add?priority=high", &app.alice)
+        .json(&json!({"x": 1, "y": 1}))
+        .send()
+        .await
+        .unwrap();
+    error_of(r, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let r = app
+        .client
+        .delete(format!("{}/api/v1/reports/", app.base))
+        .send()
+        .await
+        .unwrap();
+    error_of(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
 
 #[tokio::test]

@@ -214,6 +214,18 @@ async fn bad_uploads_are_refused_before_anything_is_queued() {
         .await
         .unwrap();
     assert_eq!(status["total"], 0, "nothing was queued");
+    let part = Part::bytes(CSV.as_bytes().to_vec()).file_name("a.csv");
+    let form = Form::new()
+        .part("file", part)
+        .text("delimiter", ";".repeat(100_000));
+    let r = app
+        .post("/analyse", &app.alice)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
+    assert_eq!(app.stored_blobs(), 0, "refused uploads are not kept");
     for path in [
         "/analyse/6f1c1d0e-1111-4222-8333-944455556666",
         "/analyse/nope",

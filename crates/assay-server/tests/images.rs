@@ -277,6 +277,16 @@ async fn bad_images_and_options_are_refused_at_upload() {
         .await
         .unwrap();
     assert_eq!(status["total"], 0, "nothing was queued");
+    assert_eq!(app.stored_blobs(), 0, "refused uploads are not kept");
+    let long = "9".repeat(10_000);
+    let r = upload(
+        &app,
+        &app.alice,
+        png(40, 40, &[]),
+        &[("min_radius", long.as_str())],
+    )
+    .await;
+    error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
 
     // Queued but not processed (no worker here): the annotated image does not exist yet.
     let r = upload(&app, &app.alice, png(40, 40, &[]), &[("max_circles", "5")]).await;

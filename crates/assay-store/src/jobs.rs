@@ -156,21 +156,34 @@ impl Store {
             self.wake.notify_one();
             return Ok((job, false));
         }
+        // The duplicate found may fail or be cancelled before it is read back; then try again.
+        for _ in 0..3 {
+            if let Some(found) = self.insert_unless_duplicate(&new).await? {
+                return Ok(found);
+            }
+        }
+        Err(StoreError::Conflict(
+            "the job's duplicate kept changing state; submit it again".into(),
+        ))
+    }
+
+    /// One attempt at a deduplicated insert: the new job, the recent duplicate, or `None` when
+    /// the duplicate that suppressed the insert no longer qualifies.
+    async fn insert_unless_duplicate(&self, new: &NewJob) -> Result<Option<(Job, bool)>> {
         let now = now_ms();
         let id = JobId::random().to_string();
-        let input = new.input.to_string();
         // One statement, so the duplicate check and the insert are atomic across processes.
         let sql = format!(
             "INSERT INTO jobs (id, kind, input, input_sha256, max_attempts, priority, run_after, owner, dedup_key, created_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7 \
-             WHERE ?9 IS NULL OR NOT EXISTS (SELECT 1 FROM jobs WHERE owner = ?8 AND kind = ?2 AND dedup_key = ?9 \
+             WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE owner = ?8 AND kind = ?2 AND dedup_key = ?9 \
                  AND created_at >= ?10 AND status IN ('queued', 'running', 'done')) \
              RETURNING {JOB_COLUMNS}"
         );
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(&id)
             .bind(&new.kind)
-            .bind(&input)
+            .bind(new.input.to_string())
             .bind(&new.input_sha256)
             .bind(new.max_attempts)
             .bind(new.priority)
@@ -182,19 +195,19 @@ impl Store {
             .await?;
         if let Some(row) = row {
             self.wake.notify_one();
-            return Ok((row.try_into()?, false));
+            return Ok(Some((row.try_into()?, false)));
         }
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND kind = ? AND dedup_key = ? \
              AND status IN ('queued', 'running', 'done') ORDER BY seq DESC LIMIT 1"
         );
-        let existing: JobRow = sqlx::query_as(&sql)
+        let existing: Option<JobRow> = sqlx::query_as(&sql)
             .bind(&new.owner)
             .bind(&new.kind)
             .bind(&new.dedup_key)
-            .fetch_one(&self.write)
+            .fetch_optional(&self.write)
             .await?;
-        Ok((existing.try_into()?, true))
+        existing.map(|row| Ok((row.try_into()?, true))).transpose()
     }
 
     pub async fn get_job(&self, id: JobId, scope: &Scope) -> Result<Option<Job>> {

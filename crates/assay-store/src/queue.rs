@@ -55,9 +55,13 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Extends the leases of running attempts; returns those that are no longer ours
-    /// (cancelled, or reclaimed after a lapse) so the worker can stop them.
-    pub async fn heartbeat(&self, attempts: &[(JobId, i64)], lease_ms: i64) -> Result<Vec<JobId>> {
+    /// Extends the leases of running attempts, given as (job, fence); returns those that are no
+    /// longer ours (cancelled, or reclaimed after a lapse) so the worker can stop them.
+    pub async fn heartbeat(
+        &self,
+        attempts: &[(JobId, i64)],
+        lease_ms: i64,
+    ) -> Result<Vec<(JobId, i64)>> {
         if attempts.is_empty() {
             return Ok(Vec::new());
         }
@@ -68,17 +72,17 @@ impl Store {
         });
         sql.push(") UPDATE jobs SET lease_until = ")
             .push_bind(until)
-            .push(" FROM mine WHERE jobs.id = mine.id AND jobs.fence = mine.fence AND jobs.status = 'running' RETURNING jobs.id");
-        let renewed: HashSet<String> = sql
-            .build_query_scalar::<String>()
+            .push(" FROM mine WHERE jobs.id = mine.id AND jobs.fence = mine.fence AND jobs.status = 'running' RETURNING jobs.id, jobs.fence");
+        let renewed: HashSet<(String, i64)> = sql
+            .build_query_as()
             .fetch_all(&self.write)
             .await?
             .into_iter()
             .collect();
         Ok(attempts
             .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| !renewed.contains(&id.to_string()))
+            .filter(|(id, fence)| !renewed.contains(&(id.to_string(), *fence)))
+            .copied()
             .collect())
     }
 
@@ -168,30 +172,40 @@ pub(crate) async fn write_completions(
             .push_bind(c.fence)
             .push_bind(&c.result);
     });
-    sql.push(") UPDATE jobs SET status = 'done', result = done.result, lease_until = NULL, finished_at = ")
+    sql.push(") UPDATE jobs SET status = 'done', result = done.result, message = NULL, lease_until = NULL, finished_at = ")
         .push_bind(now)
-        .push(" FROM done WHERE jobs.id = done.id AND jobs.fence = done.fence AND jobs.status = 'running' RETURNING jobs.id");
+        .push(
+            " FROM done WHERE jobs.id = done.id AND jobs.fence = done.fence AND jobs.status = 'running' \
+             RETURNING jobs.id, jobs.fence",
+        );
+    // Attempts are told apart by fence: two attempts of one job may share a batch.
+    let answers = |won: &HashSet<(String, i64)>| -> Vec<bool> {
+        batch
+            .iter()
+            .map(|c| won.contains(&(c.id.to_string(), c.fence)))
+            .collect()
+    };
     if batch.iter().all(|c| c.effects.is_empty()) {
         // One statement is its own transaction; BEGIN and COMMIT would be two more round trips.
-        let won: HashSet<String> = sql
-            .build_query_scalar::<String>()
+        let won: HashSet<(String, i64)> = sql
+            .build_query_as()
             .fetch_all(&pool)
             .await?
             .into_iter()
             .collect();
-        return Ok(batch
-            .iter()
-            .map(|c| won.contains(&c.id.to_string()))
-            .collect());
+        return Ok(answers(&won));
     }
     let mut tx = pool.begin().await?;
-    let won: HashSet<String> = sql
-        .build_query_scalar::<String>()
+    let won: HashSet<(String, i64)> = sql
+        .build_query_as()
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
         .collect();
-    for c in batch.iter().filter(|c| won.contains(&c.id.to_string())) {
+    for c in batch
+        .iter()
+        .filter(|c| won.contains(&(c.id.to_string(), c.fence)))
+    {
         for effect in &c.effects {
             match effect {
                 Effect::StoreMessage { data, template } => {
@@ -211,8 +225,5 @@ pub(crate) async fn write_completions(
         }
     }
     tx.commit().await?;
-    Ok(batch
-        .iter()
-        .map(|c| won.contains(&c.id.to_string()))
-        .collect())
+    Ok(answers(&won))
 }

@@ -71,7 +71,7 @@ async fn a_stale_attempt_cannot_write_after_the_job_was_reclaimed() {
             .heartbeat(&[(first.id, first.fence)], 30_000)
             .await
             .unwrap(),
-        [first.id]
+        [(first.id, first.fence)]
     );
     assert!(store
         .heartbeat(&[(second.id, second.fence)], 30_000)
@@ -208,7 +208,7 @@ async fn cancel_stops_queued_and_running_jobs_only() {
             .heartbeat(&[(running.id, running.fence)], 30_000)
             .await
             .unwrap(),
-        [running.id]
+        [(running.id, running.fence)]
     );
     assert!(!store
         .complete(&running, &Output::new(json!(1)))

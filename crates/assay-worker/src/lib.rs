@@ -39,12 +39,17 @@ pub struct WorkerConfig {
 
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// The cores this process may use: the default number of heavy slots.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             id: format!("worker-{}", std::process::id()),
             concurrency: 64,
-            heavy_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            heavy_concurrency: cores(),
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
             grace: Duration::from_secs(25),
@@ -104,7 +109,9 @@ pub struct Worker {
     registry: Arc<Registry>,
     config: Arc<WorkerConfig>,
     observer: Option<Arc<dyn JobObserver>>,
-    running: Arc<Mutex<HashMap<JobId, (i64, CancellationToken)>>>,
+    /// Running attempts by (job, fence): a job can be re-claimed by this same process while a
+    /// stale attempt of it is still winding down, and the two must never be confused.
+    running: Arc<Mutex<HashMap<(JobId, i64), CancellationToken>>>,
 }
 
 enum Ending {
@@ -237,8 +244,8 @@ impl Worker {
                 .running
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .map(|(id, (fence, _))| (*id, *fence))
+                .keys()
+                .copied()
                 .collect();
             match self
                 .store
@@ -247,9 +254,9 @@ impl Worker {
             {
                 Ok(lost) => {
                     let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-                    for id in lost {
-                        if let Some((_, token)) = running.get(&id) {
-                            warn!(job.id = %id, "job is no longer ours (cancelled or reclaimed); stopping it");
+                    for attempt in lost {
+                        if let Some(token) = running.get(&attempt) {
+                            warn!(job.id = %attempt.0, fence = attempt.1, "job is no longer ours (cancelled or reclaimed); stopping it");
                             token.cancel();
                         }
                     }
@@ -268,12 +275,12 @@ impl Worker {
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(job.id, (job.fence, lost.clone()));
+            .insert((job.id, job.fence), lost.clone());
         let ending = self.run_body(&job, &lost, &hard_stop).await;
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&job.id);
+            .remove(&(job.id, job.fence));
         let end = self.record(&job, ending).await;
         if let Some(observer) = &self.observer {
             observer.attempt_finished(&job.kind, end, started.elapsed());

@@ -200,6 +200,10 @@ async fn transient_failures_are_retried_with_backoff_until_success() {
     let job = h.wait_for(id, JobStatus::Done).await;
     assert_eq!(job.attempts, 3);
     assert_eq!(job.result, Some(json!({"attempt": 3})));
+    assert_eq!(
+        job.message, None,
+        "the retry notes are gone once it succeeded"
+    );
     let events: Vec<String> = h
         .store
         .job_events(id)

@@ -194,7 +194,7 @@ impl Config {
             id,
             concurrency: self.worker_concurrency,
             heavy_concurrency: match self.heavy_concurrency {
-                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                0 => assay_worker::cores(),
                 n => n,
             },
             lease: Duration::from_secs(self.lease_secs),

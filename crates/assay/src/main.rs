@@ -272,6 +272,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
             image_max_bytes: config.image_max_bytes,
         }),
         model_server,
+        decode_slots: Arc::new(tokio::sync::Semaphore::new(assay_worker::cores())),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

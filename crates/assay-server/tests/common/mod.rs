@@ -84,6 +84,7 @@ impl TestApp {
                 image_max_bytes: 1 << 20,
             }),
             model_server,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -104,6 +105,27 @@ impl TestApp {
             shutdown,
             _dir: dir,
         }
+    }
+
+    /// Files in the blob store.
+    pub fn stored_blobs(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                count(&e.path())
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        count(&self._dir.path().join("blobs"))
     }
 
     pub fn get(&self, path: &str, key: &str) -> RequestBuilder {
