@@ -22,10 +22,6 @@ pub struct CsvPayload {
     pub delimiter: Option<char>,
 }
 
-/// A dedup window longer than any job's life.
-pub(crate) const FOREVER: std::time::Duration =
-    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
-
 /// The seed's two failure messages, each followed by the detail.
 pub const READ_FAILED: &str = "Failed to read csv file";
 pub const PROCESS_FAILED: &str = "Failed to process data";
@@ -75,7 +71,7 @@ impl JobKind for Csv {
     }
 
     fn dedup_window(&self) -> std::time::Duration {
-        FOREVER
+        crate::FOREVER
     }
 
     fn content_sha256(&self, p: &CsvPayload) -> Option<String> {

@@ -91,7 +91,7 @@ impl JobKind for Image {
     }
 
     fn dedup_window(&self) -> Duration {
-        crate::csv::FOREVER
+        crate::FOREVER
     }
 
     fn content_sha256(&self, p: &ImagePayload) -> Option<String> {
@@ -148,9 +148,9 @@ impl JobKind for Image {
 
     async fn run(&self, _ctx: JobContext, p: ImagePayload) -> Result<Output, JobError> {
         let path = self.files.resolve(&p.source)?;
-        let bytes = tokio::fs::read(&path).await.map_err(|e| {
-            JobError::permanent(format!("cannot read the image {}: {e}", path.display()))
-        })?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| JobError::permanent(format!("cannot read the stored image: {e}")))?;
         let limits = self.limits.clone();
         let mode = self.mode.clone();
         let options = p.options;

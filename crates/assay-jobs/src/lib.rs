@@ -25,6 +25,10 @@ pub use sleep::Sleep;
 
 use assay_core::Registry;
 
+/// A dedup window longer than any job's life: file kinds answer identical uploads forever.
+pub(crate) const FOREVER: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// What the kinds need from their surroundings, and which optional kinds to register.
 #[derive(Debug, Clone)]
 pub struct KindsConfig {

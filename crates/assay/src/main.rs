@@ -26,7 +26,7 @@ use tracing::{info, warn};
     about = "Analysis jobs over HTTP: queued durably, run in isolated workers."
 )]
 struct Cli {
-    /// A TOML configuration file (settings: see docs/ARCHITECTURE.md).
+    /// A TOML configuration file (settings: see README.md).
     #[arg(long, global = true, env = "ASSAY_CONFIG")]
     config: Option<PathBuf>,
     /// Where the database and stored files live [default: ./data].
@@ -53,7 +53,7 @@ enum Command {
     Migrate,
     /// Run one job locally, without a server, and print its result.
     Run {
-        /// The job kind: ping, add, message, csv.
+        /// The job kind: ping, add, message, csv, image.
         kind: String,
         /// The input: `2,3` or `{"x":2,"y":3}` for add, a file path for csv.
         #[arg(default_value = "")]

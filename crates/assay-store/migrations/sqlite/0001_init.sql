@@ -47,8 +47,8 @@ CREATE INDEX jobs_leased ON jobs (lease_until) WHERE status = 'running';
 CREATE INDEX jobs_owner ON jobs (owner, seq DESC);
 CREATE INDEX jobs_dedup ON jobs (owner, kind, dedup_key, created_at) WHERE dedup_key IS NOT NULL;
 
--- One row per attempt's end (done, retry, failed, released, lost): the job's history, and the
--- proof in tests that a job was completed exactly once.
+-- One row per attempt's end (written by the trigger of 0002): the job's history, and the proof
+-- in tests that a job was completed exactly once.
 CREATE TABLE job_events (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id  TEXT NOT NULL,
