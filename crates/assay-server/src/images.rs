@@ -11,11 +11,10 @@ use axum::extract::{Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::{Path, Query};
-use crate::tasks::{enqueue, parse_id};
+use crate::tasks::{enqueue, page_bounds, parse_id, PageQuery};
 use crate::upload::{self, multipart_error, receive_file, small_text, Received};
 use crate::{ApiError, AppState, Caller};
 
@@ -217,34 +216,13 @@ fn objects_of(job: &Job) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 /// `GET /api/v1/images` — the caller's images, newest first.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "invalid_limit",
-            format!("limit must be between 1 and 200, got {limit}"),
-        ));
-    }
-    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::BadRequest(
-                "invalid_cursor",
-                format!("{c:?} is not a cursor; pass the next_cursor of a previous page"),
-            )
-        })?),
-        None => None,
-    };
+    let (limit, before) = page_bounds(q.limit, q.cursor.as_deref())?;
     let filter = JobFilter {
         kind: Some("image".into()),
         status: None,

@@ -185,6 +185,37 @@ pub async fn cancel_task(
     }
 }
 
+/// `?limit=&cursor=` of every listing.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Checks a page request: the page size (1..=200, default 50) and the `seq` to list below.
+pub fn page_bounds(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<(u32, Option<i64>), ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}, got {limit}"),
+        ));
+    }
+    let before = match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::BadRequest(
+                "invalid_cursor",
+                format!("{c:?} is not a cursor; pass the next_cursor of a previous page"),
+            )
+        })?),
+        None => None,
+    };
+    Ok((limit, before))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ReportsQuery {
     kind: Option<String>,
@@ -212,22 +243,7 @@ pub async fn list_reports(
     if let Some(kind) = &kind {
         state.registry.get(kind)?;
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "invalid_limit",
-            format!("limit must be between 1 and {MAX_PAGE}, got {limit}"),
-        ));
-    }
-    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::BadRequest(
-                "invalid_cursor",
-                format!("{c:?} is not a cursor; pass the next_cursor of a previous page"),
-            )
-        })?),
-        None => None,
-    };
+    let (limit, before) = page_bounds(q.limit, q.cursor.as_deref())?;
     let page = state
         .store
         .list_jobs(
