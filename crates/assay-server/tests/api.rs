@@ -158,14 +158,7 @@ async fn bad_submissions_get_stable_codes() {
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
     // Nothing was queued by any of these.
-    let status: Value = app
-        .get("/api/v1/queue/status/", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
     assert_eq!(status["total"], 0);
 }
 
@@ -184,23 +177,9 @@ async fn tasks_are_private_to_their_owner_and_visible_to_admins() {
     error_of(r, StatusCode::NOT_FOUND, "not_found").await;
     let r = app.get(&path, &app.admin).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let bobs: Value = app
-        .get("/api/v1/reports/", &app.bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bobs: Value = app.get_json("/api/v1/reports/", &app.bob).await;
     assert_eq!(bobs["items"], json!([]));
-    let all: Value = app
-        .get("/api/v1/reports/", &app.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/api/v1/reports/", &app.admin).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
     for unknown in [
         "/api/v1/task/6f1c1d0e-1111-4222-8333-944455556666/",
@@ -224,13 +203,8 @@ async fn queued_tasks_report_their_position_and_can_be_cancelled() {
     let urgent: Value = r.json().await.unwrap();
     assert_eq!(urgent["queue_position"], 0, "higher priority goes first");
     let task: Value = app
-        .get(&format!("/api/v1/task/{second}/"), &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/task/{second}/"), &app.alice)
+        .await;
     assert_eq!(task["queue_position"], 2);
     assert_eq!(task["status"], "queued");
 
@@ -257,36 +231,17 @@ async fn queued_tasks_report_their_position_and_can_be_cancelled() {
         .unwrap();
     error_of(r, StatusCode::NOT_FOUND, "not_found").await;
     let task: Value = app
-        .get(&format!("/api/v1/task/{second}/"), &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/task/{second}/"), &app.alice)
+        .await;
     assert_eq!(task["queue_position"], 1);
 
-    let status: Value = app
-        .get("/api/v1/queue/status/", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
     assert_eq!(status["total"], 3);
     assert_eq!(status["by_status"]["queued"], 2);
     assert_eq!(status["by_status"]["cancelled"], 1);
     assert_eq!(status["by_kind"]["add"]["queued"], 1);
     assert_eq!(status["by_kind"]["ping"]["queued"], 1);
-    let bobs: Value = app
-        .get("/api/v1/queue/status/", &app.bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bobs: Value = app.get_json("/api/v1/queue/status/", &app.bob).await;
     assert_eq!(bobs["total"], 0);
 }
 
@@ -299,13 +254,8 @@ async fn reports_list_newest_first_with_filters_and_cursor() {
     }
     let ping = app.submit("ping", json!({}), &app.alice).await;
     let page: Value = app
-        .get("/api/v1/reports/?kind=add&limit=2", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/reports/?kind=add&limit=2", &app.alice)
+        .await;
     let got: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
@@ -333,24 +283,14 @@ async fn reports_list_newest_first_with_filters_and_cursor() {
         .collect();
     assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
     let page: Value = app
-        .get("/api/v1/reports/?status=queued&limit=200", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/reports/?status=queued&limit=200", &app.alice)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 6);
     assert_eq!(page["items"][0]["task_id"], ping.as_str());
     assert!(page["next_cursor"].is_null());
     let page: Value = app
-        .get("/api/v1/reports/?status=done", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/reports/?status=done", &app.alice)
+        .await;
     assert_eq!(page["items"], json!([]));
 
     for (query, code) in [
@@ -432,14 +372,7 @@ async fn messages_flow_through_the_queue_and_render_escaped() {
     // the listing itself to be sure.
     let mut items = Value::Null;
     for _ in 0..200 {
-        let list: Value = app
-            .get("/api/v1/messages", &app.alice)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = app.get_json("/api/v1/messages", &app.alice).await;
         if list["items"].as_array().unwrap().len() == 2 {
             items = list["items"].clone();
             break;

@@ -26,14 +26,7 @@ async fn upload(app: &TestApp, key: &str, name: &str, mime: &str, bytes: Vec<u8>
 
 async fn wait_analysis(app: &TestApp, id: &str, key: &str) -> Value {
     for _ in 0..500 {
-        let record: Value = app
-            .get(&format!("/analyse/{id}"), key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let record: Value = app.get_json(&format!("/analyse/{id}"), key).await;
         if record["status"] != "progressing" {
             return record;
         }
@@ -68,13 +61,8 @@ async fn an_upload_is_profiled_and_reported_in_the_seed_shape() {
 
     // The same job through the generic API.
     let task: Value = app
-        .get(&format!("/api/v1/task/{id}/"), &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/task/{id}/"), &app.alice)
+        .await;
     assert_eq!(task["kind"], "csv");
     assert_eq!(task["status"], "done");
     assert_eq!(task["result"], *result);
@@ -126,13 +114,8 @@ async fn unreadable_files_fail_with_the_seeds_message() {
     assert!(message.contains("csv_invalid_utf8"), "{message}");
     assert!(record.get("result").is_none());
     let task: Value = app
-        .get(&format!("/api/v1/task/{id}/"), &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/task/{id}/"), &app.alice)
+        .await;
     assert_eq!(
         (task["status"].as_str(), task["attempts"].as_u64()),
         (Some("failed"), Some(1)),
@@ -205,14 +188,7 @@ async fn bad_uploads_are_refused_before_anything_is_queued() {
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "upload_required").await;
 
-    let status: Value = app
-        .get("/api/v1/queue/status/", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
     assert_eq!(status["total"], 0, "nothing was queued");
     let part = Part::bytes(CSV.as_bytes().to_vec()).file_name("a.csv");
     let form = Form::new()

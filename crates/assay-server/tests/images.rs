@@ -77,14 +77,7 @@ async fn upload(app: &TestApp, key: &str, bytes: Vec<u8>, fields: &[(&str, &str)
 
 async fn wait_image(app: &TestApp, id: &str, key: &str) -> Value {
     for _ in 0..500 {
-        let image: Value = app
-            .get(&format!("/api/v1/images/{id}"), key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let image: Value = app.get_json(&format!("/api/v1/images/{id}"), key).await;
         if !["queued", "running"].contains(&image["status"].as_str().unwrap()) {
             return image;
         }
@@ -128,13 +121,8 @@ async fn circles_are_detected_and_every_route_answers() {
     }
 
     let one: Value = app
-        .get(&format!("/api/v1/images/{id}/objects/1"), &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/images/{id}/objects/1"), &app.alice)
+        .await;
     assert_eq!(one, *first);
     let r = app
         .get(&format!("/api/v1/images/{id}/objects/99"), &app.alice)
@@ -160,14 +148,7 @@ async fn circles_are_detected_and_every_route_answers() {
     let drawn = image::load_from_memory(&annotated).unwrap();
     assert_eq!((drawn.width(), drawn.height()), (200, 150));
 
-    let list: Value = app
-        .get("/api/v1/images", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/images", &app.alice).await;
     let item = &list["items"][0];
     assert_eq!(
         (item["id"].as_str(), item["circles"].as_u64()),
@@ -196,14 +177,7 @@ async fn circles_are_detected_and_every_route_answers() {
         let r = app.get(&path, &app.bob).send().await.unwrap();
         error_of(r, StatusCode::NOT_FOUND, "not_found").await;
     }
-    let bobs: Value = app
-        .get("/api/v1/images", &app.bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bobs: Value = app.get_json("/api/v1/images", &app.bob).await;
     assert_eq!(bobs["items"], json!([]));
 }
 
@@ -268,14 +242,7 @@ async fn bad_images_and_options_are_refused_at_upload() {
         .await
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "upload_required").await;
-    let status: Value = app
-        .get("/api/v1/queue/status/", &app.alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
     assert_eq!(status["total"], 0, "nothing was queued");
     assert_eq!(app.stored_blobs(), 0, "refused uploads are not kept");
     let long = "9".repeat(10_000);

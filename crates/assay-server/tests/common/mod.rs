@@ -134,6 +134,17 @@ impl TestApp {
             .bearer_auth(key)
     }
 
+    /// GETs `path` with `key` and reads the JSON answer, whatever its status.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.get(path, key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn post(&self, path: &str, key: &str) -> RequestBuilder {
         self.client
             .post(format!("{}{path}", self.base))
@@ -157,14 +168,7 @@ impl TestApp {
 
     pub async fn wait_finished(&self, id: &str, key: &str) -> Value {
         for _ in 0..500 {
-            let task: Value = self
-                .get(&format!("/api/v1/task/{id}/"), key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let task = self.get_json(&format!("/api/v1/task/{id}/"), key).await;
             if ["done", "failed", "cancelled"].contains(&task["status"].as_str().unwrap()) {
                 return task;
             }
