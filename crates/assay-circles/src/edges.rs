@@ -37,27 +37,42 @@ pub(crate) fn find(gray: &[u8], width: usize, height: usize, sensitivity: f32) -
     Edges { points, threshold }
 }
 
-/// 5-tap binomial blur (σ ≈ 1), borders replicated.
+/// 9-tap binomial blur (σ = √2), borders replicated: enough smoothing that low-contrast
+/// rims in strong noise still give connected edges, little enough for radius-5 circles.
 fn blur(gray: &[u8], w: usize, h: usize) -> Vec<f32> {
-    const K: [f32; 5] = [1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0];
+    const K: [f32; 5] = [
+        70.0 / 256.0,
+        56.0 / 256.0,
+        28.0 / 256.0,
+        8.0 / 256.0,
+        1.0 / 256.0,
+    ];
     let mut tmp = vec![0f32; w * h];
     par::by_rows(&mut tmp, w, |y, out| {
         let row = &gray[y * w..(y + 1) * w];
         let at = |x: isize| f32::from(row[x.clamp(0, w as isize - 1) as usize]);
-        let padded: Vec<f32> = (-2..w as isize + 2).map(at).collect();
-        for (o, p) in out.iter_mut().zip(padded.windows(5)) {
-            *o = K[0] * (p[0] + p[4]) + K[1] * (p[1] + p[3]) + K[2] * p[2];
+        let padded: Vec<f32> = (-4..w as isize + 4).map(at).collect();
+        for (o, p) in out.iter_mut().zip(padded.windows(9)) {
+            *o = K[0] * p[4]
+                + K[1] * (p[3] + p[5])
+                + K[2] * (p[2] + p[6])
+                + K[3] * (p[1] + p[7])
+                + K[4] * (p[0] + p[8]);
         }
     });
     let mut out = vec![0f32; w * h];
     par::by_rows(&mut out, w, |y, dst| {
         let row = |k: usize| {
-            let r = (y + k).saturating_sub(2).min(h - 1);
+            let r = (y + k).saturating_sub(4).min(h - 1);
             &tmp[r * w..(r + 1) * w]
         };
-        let (a, b, c, d, e) = (row(0), row(1), row(2), row(3), row(4));
-        for x in 0..w {
-            dst[x] = K[0] * (a[x] + e[x]) + K[1] * (b[x] + d[x]) + K[2] * c[x];
+        let rows: [&[f32]; 9] = std::array::from_fn(row);
+        for (x, d) in dst.iter_mut().enumerate() {
+            *d = K[0] * rows[4][x]
+                + K[1] * (rows[3][x] + rows[5][x])
+                + K[2] * (rows[2][x] + rows[6][x])
+                + K[3] * (rows[1][x] + rows[7][x])
+                + K[4] * (rows[0][x] + rows[8][x]);
         }
     });
     out

@@ -1,0 +1,128 @@
+"""OpenCV's cv2.HoughCircles on the bench images: grid search on one split, timed run on another.
+
+Usage:
+  circles_opencv.py tune TUNE_DIR OUT_PARAMS_JSON   grid search per method, best F1 wins
+  circles_opencv.py run DIR PARAMS_JSON METHOD      one JSON line per image, like detect_dir
+
+Time per image covers the blur (if any) and HoughCircles, not reading the file. The grid runs
+in two single-threaded worker processes; the timed run uses OpenCV's default thread count.
+"""
+
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import cv2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from circles_eval import score  # noqa: E402
+
+MIN_RADIUS, MAX_RADIUS = 5, 100
+
+GRIDS = {
+    "HOUGH_GRADIENT": {
+        "blur": ["none", "gauss", "median"],
+        "dp": [1.0, 1.5, 2.0],
+        "min_dist": [8, 16],
+        "param1": [50, 100, 150, 200],
+        "param2": [12, 16, 20, 25, 30, 40],
+    },
+    "HOUGH_GRADIENT_ALT": {
+        "blur": ["none", "gauss", "median"],
+        "dp": [1.0, 1.5],
+        "min_dist": [8, 16],
+        "param1": [100, 200, 300],
+        "param2": [0.5, 0.6, 0.7, 0.8, 0.9],
+    },
+}
+
+
+def preprocess(img, blur):
+    if blur == "gauss":
+        return cv2.GaussianBlur(img, (0, 0), 1.5)
+    if blur == "median":
+        return cv2.medianBlur(img, 5)
+    return img
+
+
+def detect(img, method, p):
+    src = preprocess(img, p["blur"])
+    found = cv2.HoughCircles(
+        src,
+        getattr(cv2, method),
+        dp=p["dp"],
+        minDist=p["min_dist"],
+        param1=p["param1"],
+        param2=p["param2"],
+        minRadius=MIN_RADIUS,
+        maxRadius=MAX_RADIUS,
+    )
+    if found is None:
+        return []
+    return [[float(x), float(y), float(r), 1.0] for x, y, r in found[0]]
+
+
+def load(folder):
+    truth = json.load(open(os.path.join(folder, "truth.json")))
+    images = {n: cv2.imread(os.path.join(folder, n), cv2.IMREAD_GRAYSCALE) for n in sorted(truth)}
+    return truth, images
+
+
+_STATE = {}
+
+
+def _init(folder):
+    cv2.setNumThreads(1)
+    _STATE["truth"], _STATE["images"] = load(folder)
+
+
+def _evaluate(job):
+    method, p = job
+    dets = {n: detect(img, method, p) for n, img in _STATE["images"].items()}
+    return method, p, score(_STATE["truth"], dets)
+
+
+def tune(folder, out):
+    jobs = []
+    for method, grid in GRIDS.items():
+        if not hasattr(cv2, method):
+            continue
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            jobs.append((method, dict(zip(keys, values))))
+    best = {}
+    with multiprocessing.Pool(2, _init, (folder,)) as pool:
+        for method, p, s in pool.imap_unordered(_evaluate, jobs, chunksize=4):
+            if method not in best or s["f1"] > best[method]["score"]["f1"]:
+                best[method] = {"params": p, "score": s}
+    json.dump(best, open(out, "w"), indent=1)
+    for method, b in best.items():
+        print(f"{method}: tune F1 {b['score']['f1']:.3f} with {b['params']}", file=sys.stderr)
+
+
+def run(folder, params_file, method):
+    p = json.load(open(params_file))[method]["params"]
+    truth, images = load(folder)
+    for name, img in images.items():
+        started = time.perf_counter()
+        circles = detect(img, method, p)
+        ms = (time.perf_counter() - started) * 1000.0
+        print(json.dumps({"file": name, "ms": ms, "circles": circles}))
+
+
+def main():
+    if sys.argv[1] == "tune":
+        tune(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "run":
+        run(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "threads":
+        print(cv2.getNumThreads())
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
