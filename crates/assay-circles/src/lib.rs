@@ -65,7 +65,7 @@ pub use report::{BBox, CircleObject, DetectParams, Detection, Point, SCHEMA_VERS
 
 /// Candidate centres checked per image at most: enough for a crowded image, bounded so a
 /// pathological one stays fast.
-const MAX_CANDIDATES: usize = 400;
+const MAX_CANDIDATES: usize = 250;
 
 /// Finds the circles in `img`.
 pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, CirclesError> {
