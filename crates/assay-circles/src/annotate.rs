@@ -31,17 +31,28 @@ pub fn annotate(img: &DecodedImage, objects: &[CircleObject]) -> Result<Vec<u8>,
     Ok(out)
 }
 
-/// Paints the pixels whose centres lie within `thick / 2` of the circle.
+/// Paints the pixels whose centres lie within `thick / 2` of the circle, row by row, touching
+/// only the two runs of each row that the ring crosses.
 fn ring(canvas: &mut RgbImage, x: f32, y: f32, r: f32, thick: f32) {
     let outer = r + thick / 2.0;
     let inner = (r - thick / 2.0).max(0.0);
-    let (x0, x1) = ((x - outer).floor() as i64, (x + outer).ceil() as i64);
-    let (y0, y1) = ((y - outer).floor() as i64, (y + outer).ceil() as i64);
-    let (w, h) = (i64::from(canvas.width()), i64::from(canvas.height()));
-    for py in y0.max(0)..=y1.min(h - 1) {
-        for px in x0.max(0)..=x1.min(w - 1) {
-            let d = ((px as f32 - x).powi(2) + (py as f32 - y).powi(2)).sqrt();
-            if d >= inner && d <= outer {
+    let h = i64::from(canvas.height());
+    let half_width = |radius: f32, dy: f32| (radius * radius - dy * dy).max(0.0).sqrt();
+    for py in ((y - outer).floor() as i64).max(0)..=((y + outer).ceil() as i64).min(h - 1) {
+        let dy = py as f32 - y;
+        if dy.abs() > outer {
+            continue;
+        }
+        let (o, i) = (
+            half_width(outer, dy),
+            if dy.abs() < inner {
+                half_width(inner, dy)
+            } else {
+                0.0
+            },
+        );
+        for (from, to) in [(x - o, x - i), (x + i, x + o)] {
+            for px in from.ceil() as i64..=to.floor() as i64 {
                 put(canvas, px, py, OUTLINE);
             }
         }

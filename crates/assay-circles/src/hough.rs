@@ -2,6 +2,7 @@
 //! between the smallest and largest radius; peaks of the smoothed votes are candidates.
 
 use crate::edges::Edge;
+use crate::par;
 
 /// Accumulator cells are this many pixels wide: the radius fit refines the centre later, and
 /// coarse cells halve the votes to cast.
@@ -28,7 +29,10 @@ pub(crate) fn candidates(
 ) -> Vec<Candidate> {
     let aw = (width as f32 / CELL) as usize + 2;
     let ah = (height as f32 / CELL) as usize + 2;
-    let acc = vote(edges, aw, ah, min_r, max_r);
+    let (mut acc, other) = par::halves(edges, |part| vote(part, aw, ah, min_r, max_r));
+    for (a, b) in acc.iter_mut().zip(&other) {
+        *a += b;
+    }
     let smooth = box3(&acc, aw, ah);
     let mut found = Vec::new();
     for y in 1..ah - 1 {
@@ -56,21 +60,36 @@ pub(crate) fn candidates(
 }
 
 fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> Vec<u32> {
+    // Fixed point with 16 fractional bits: the inner loop is integer adds and one store.
+    const ONE: f32 = 65536.0;
     let mut acc = vec![0u32; aw * ah];
-    let steps = ((max_r - min_r) / CELL).max(0.0) as usize + 1;
-    let (lim_x, lim_y) = ((aw - 1) as f32, (ah - 1) as f32);
+    let steps = ((max_r - min_r) / CELL).max(0.0) as i64 + 1;
+    let (lim_x, lim_y) = (
+        ((aw - 1) as f32 * ONE) as i64,
+        ((ah - 1) as f32 * ONE) as i64,
+    );
+    // Steps a ray starting at `p` (fixed point) with increment `s` stays within [0, lim).
+    let room = |p: i64, s: i64, lim: i64| -> i64 {
+        if p < 0 || p >= lim {
+            0
+        } else if s > 0 {
+            (lim - 1 - p) / s + 1
+        } else if s < 0 {
+            p / -s + 1
+        } else {
+            i64::MAX
+        }
+    };
     for e in edges {
         let (cx, cy) = (e.x / CELL + 0.5, e.y / CELL + 0.5);
         for sign in [1.0f32, -1.0] {
-            let (sx, sy) = (sign * e.ux, sign * e.uy);
-            let mut px = cx + sx * (min_r / CELL);
-            let mut py = cy + sy * (min_r / CELL);
-            for _ in 0..steps {
-                // Once the ray leaves the map it never comes back.
-                if !(0.0..lim_x).contains(&px) || !(0.0..lim_y).contains(&py) {
-                    break;
-                }
-                acc[py as usize * aw + px as usize] += 1;
+            let (ux, uy) = (sign * e.ux, sign * e.uy);
+            let mut px = ((cx + ux * (min_r / CELL)) * ONE) as i64;
+            let mut py = ((cy + uy * (min_r / CELL)) * ONE) as i64;
+            let (sx, sy) = ((ux * ONE) as i64, (uy * ONE) as i64);
+            let n = steps.min(room(px, sx, lim_x)).min(room(py, sy, lim_y));
+            for _ in 0..n {
+                acc[(py >> 16) as usize * aw + (px >> 16) as usize] += 1;
                 px += sx;
                 py += sy;
             }

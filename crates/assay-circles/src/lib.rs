@@ -50,6 +50,7 @@ mod edges;
 mod error;
 mod hough;
 mod options;
+mod par;
 mod report;
 mod verify;
 
@@ -64,7 +65,7 @@ pub use report::{BBox, CircleObject, DetectParams, Detection, Point, SCHEMA_VERS
 
 /// Candidate centres checked per image at most: enough for a crowded image, bounded so a
 /// pathological one stays fast.
-const MAX_CANDIDATES: usize = 400;
+const MAX_CANDIDATES: usize = 250;
 
 /// Finds the circles in `img`.
 pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, CirclesError> {
@@ -92,7 +93,8 @@ pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, Cir
             max_r: max_r as f32,
             min_score,
         };
-        let expected = 2.0 * std::f32::consts::PI * 0.9 * min_r as f32 * min_score * 0.5;
+        // Votes a circle of the smallest radius with just enough coverage would cast.
+        let expected = 2.0 * std::f32::consts::PI * 0.9 * min_r as f32 * min_score * 0.6;
         let candidates = hough::candidates(
             &edges.points,
             width as usize,
@@ -103,9 +105,17 @@ pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, Cir
             MAX_CANDIDATES,
         );
         let grid = verify::Grid::new(&edges.points, width as usize, height as usize);
-        for c in &candidates {
-            verify::circles_at(&grid, c, &rules, &mut circles);
-        }
+        // Candidates alternate between the two threads so both get strong and weak ones.
+        let verify_every_other = |first: usize| {
+            let mut found = Vec::new();
+            for c in candidates.iter().skip(first).step_by(2) {
+                verify::circles_at(&grid, c, &rules, &mut found);
+            }
+            found
+        };
+        let (a, b) = par::join(|| verify_every_other(0), || verify_every_other(1));
+        circles.extend(a);
+        circles.extend(b);
     }
     let circles = verify::suppress(circles, opts.max_circles);
     let objects = circles

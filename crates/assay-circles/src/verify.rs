@@ -5,22 +5,22 @@
 use crate::edges::Edge;
 use crate::hough::Candidate;
 
-/// Edge points sorted into square buckets, so a candidate reads only the points near it.
-pub(crate) struct Grid<'a> {
-    edges: &'a [Edge],
+/// Edge points sorted into square buckets, so a candidate reads only the points near it, in
+/// contiguous runs.
+pub(crate) struct Grid {
     cols: usize,
     rows: usize,
-    /// `order[start[c]..start[c + 1]]` are the edges in bucket `c`.
+    /// `edges[start[c]..start[c + 1]]` are the edges in bucket `c`.
     start: Vec<u32>,
-    order: Vec<u32>,
+    edges: Vec<Edge>,
 }
 
 const BUCKET: f32 = 16.0;
 /// The widest ring whose two rims are reported as one circle.
 const RING_WIDTH: f32 = 12.0;
 
-impl<'a> Grid<'a> {
-    pub(crate) fn new(edges: &'a [Edge], width: usize, height: usize) -> Self {
+impl Grid {
+    pub(crate) fn new(edges: &[Edge], width: usize, height: usize) -> Self {
         let cols = (width as f32 / BUCKET) as usize + 1;
         let rows = (height as f32 / BUCKET) as usize + 1;
         let bucket = |e: &Edge| {
@@ -36,18 +36,17 @@ impl<'a> Grid<'a> {
             start[i] += start[i - 1];
         }
         let mut fill = start.clone();
-        let mut order = vec![0u32; edges.len()];
-        for (i, e) in edges.iter().enumerate() {
+        let mut sorted = edges.to_vec();
+        for e in edges {
             let b = bucket(e);
-            order[fill[b] as usize] = i as u32;
+            sorted[fill[b] as usize] = *e;
             fill[b] += 1;
         }
         Grid {
-            edges,
             cols,
             rows,
             start,
-            order,
+            edges: sorted,
         }
     }
 
@@ -63,9 +62,7 @@ impl<'a> Grid<'a> {
         for r in r0..=r1 {
             let a = self.start[r * self.cols + c0] as usize;
             let b = self.start[r * self.cols + c1 + 1] as usize;
-            for &i in &self.order[a..b] {
-                f(&self.edges[i as usize]);
-            }
+            self.edges[a..b].iter().for_each(&mut f);
         }
     }
 }
@@ -78,6 +75,23 @@ pub(crate) struct Circle {
     pub r: f32,
     pub score: f32,
     pub polarity: Polarity,
+}
+
+impl Circle {
+    /// True when `guess` would most likely be fitted to this circle again: close centre and
+    /// nearly equal radius (closer than the two rims of a thin ring).
+    fn fitted(&self, guess: &Circle) -> bool {
+        let dist = ((self.x - guess.x).powi(2) + (self.y - guess.y).powi(2)).sqrt();
+        dist <= (3.0f32).max(0.1 * self.r)
+            && (self.r - guess.r).abs() <= (1.5f32).max(0.05 * self.r)
+    }
+
+    /// True when `other` has about the same centre and radius: the two describe one circle.
+    fn repeats(&self, other: &Circle) -> bool {
+        let small = self.r.min(other.r);
+        let dist = ((self.x - other.x).powi(2) + (self.y - other.y).powi(2)).sqrt();
+        dist <= (4.0f32).max(0.2 * small) && (self.r - other.r).abs() <= (5.0f32).max(0.2 * small)
+    }
 }
 
 /// Which way the gradient points across the rim. The two rims of a drawn ring have opposite
@@ -105,19 +119,31 @@ const RADIAL_TIGHT: f32 = 0.95;
 const PIXELS_PER_LENGTH: f32 = 0.9;
 
 /// The circles around one candidate centre (several when rings are concentric).
+///
+/// Radii that repeat a circle already in `out` are not fitted again.
 pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
-    let max_bin = rules.max_r.ceil() as usize + 3;
+    // A circle of radius r with enough coverage casts at least this share of its edge pixels
+    // into the candidate's cells, so few votes rule out large radii: the search stays local.
+    const CAPTURED: f32 = 0.4;
+    let votes_bound = c.votes as f32
+        / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED);
+    let max_r = rules.max_r.min(votes_bound);
+    if max_r < rules.min_r {
+        return;
+    }
+    let max_bin = max_r.ceil() as usize + 3;
     let mut hist = vec![0f32; max_bin + 2];
-    grid.near(c.x, c.y, rules.max_r + 3.0, |e| {
+    let lo2 = (rules.min_r - 3.0).max(1.0).powi(2);
+    let hi2 = (max_r + 3.0).powi(2);
+    grid.near(c.x, c.y, max_r + 3.0, |e| {
         let (dx, dy) = (e.x - c.x, e.y - c.y);
-        let d = (dx * dx + dy * dy).sqrt();
-        if d < rules.min_r - 3.0 || d > rules.max_r + 3.0 || d < 1.0 {
+        let d2 = dx * dx + dy * dy;
+        let dot = dx * e.ux + dy * e.uy;
+        // |cos| >= RADIAL_LOOSE without a square root for the many points that fail.
+        if d2 < lo2 || d2 > hi2 || dot * dot < RADIAL_LOOSE * RADIAL_LOOSE * d2 {
             return;
         }
-        let cos = (dx * e.ux + dy * e.uy) / d;
-        if cos.abs() >= RADIAL_LOOSE {
-            hist[(d + 0.5) as usize] += 1.0;
-        }
+        hist[(d2.sqrt() + 0.5) as usize] += 1.0;
     });
     // Support of radius r as a fraction of a full circle's edge pixels.
     let support = |r: usize| {
@@ -125,7 +151,7 @@ pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Ve
         s / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
     };
     let lo = (rules.min_r.floor() as usize).max(2);
-    let hi = (rules.max_r.ceil() as usize).min(max_bin);
+    let hi = (max_r.ceil() as usize).min(max_bin);
     let mut peaks: Vec<(usize, f32)> = Vec::new();
     for r in lo..=hi {
         let s = support(r);
@@ -138,6 +164,16 @@ pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Ve
     }
     peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
     for &(r, _) in peaks.iter().take(3) {
+        let guess = Circle {
+            x: c.x,
+            y: c.y,
+            r: r as f32,
+            score: 0.0,
+            polarity: Polarity::DarkInside,
+        };
+        if out.iter().any(|known| known.fitted(&guess)) {
+            continue;
+        }
         if let Some(circle) = refine(grid, c.x, c.y, r as f32, rules) {
             out.push(circle);
         }
@@ -326,13 +362,10 @@ pub(crate) fn suppress(mut circles: Vec<Circle>, max: usize) -> Vec<Circle> {
         for (k, merged) in kept.iter_mut() {
             let small = c.r.min(k.r);
             let dist = ((c.x - k.x).powi(2) + (c.y - k.y).powi(2)).sqrt();
-            if dist > (4.0f32).max(0.2 * small) {
-                continue;
-            }
-            let gap = (c.r - k.r).abs();
-            let same = gap <= (5.0f32).max(0.2 * small);
-            let rims = gap <= RING_WIDTH.max(0.3 * small) && c.polarity != k.polarity;
-            if !same && !rims {
+            let rims = dist <= (4.0f32).max(0.2 * small)
+                && (c.r - k.r).abs() <= RING_WIDTH.max(0.3 * small)
+                && c.polarity != k.polarity;
+            if !rims && !k.repeats(&c) {
                 continue;
             }
             absorbed = true;
