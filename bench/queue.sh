@@ -164,7 +164,7 @@ JOBS_RATIO=$(ratio "$ASSAY_E2E" "$CELERY_E2E")
 RPS_RATIO=$(ratio "$ASSAY_RPS" "$FASTAPI_RPS")
 row() { printf '%-30s %12s %16s %8s %8s %7s\n' "$@"; }
 echo
-echo "== assay job pipeline benchmark: $JOBS jobs, $(nproc) CPUs, worker concurrency ${ASSAY_WORKER_CONCURRENCY:-16}, client concurrency $CLIENT_CONCURRENCY =="
+echo "== assay job pipeline benchmark: $JOBS jobs, $(nproc) CPUs, worker concurrency ${ASSAY_WORKER_CONCURRENCY:-default}, client concurrency $CLIENT_CONCURRENCY =="
 row "metric" "assay" "peer" "ratio" "target" "verdict"
 row "jobs/s end to end" "$ASSAY_E2E" "$CELERY_E2E celery" "$JOBS_RATIO" ">=10x" "$(verdict "$JOBS_RATIO" ge 10)"
 row "jobs/s enqueue" "$ASSAY_ENQ" "$CELERY_ENQ celery" "$(ratio "$ASSAY_ENQ" "$CELERY_ENQ")" "-" "-"

@@ -85,7 +85,8 @@ pub async fn enqueue(
     Ok(state.store.enqueue(new).await?)
 }
 
-/// Queues one job and answers 202 `{"task_id", "status", "queue_position", "status_url", ...}`
+/// Queues one job and answers 202 `{"task_id", "status", "status_url", ...}` (the queue
+/// position is in the status; computing it here would cost every submission a query)
 /// (200 when an earlier duplicate is returned instead).
 pub async fn submit(
     state: &AppState,
@@ -100,13 +101,11 @@ pub async fn submit(
     } else {
         StatusCode::ACCEPTED
     };
-    let position = state.store.queue_position(&job).await?;
     let body = json!({
         "task_id": job.id,
         "kind": job.kind,
         "status": job.status,
         "deduplicated": deduplicated,
-        "queue_position": position,
         "status_url": format!("/api/v1/task/{}/", job.id),
     });
     Ok((status, Json(body)).into_response())
@@ -159,12 +158,11 @@ pub async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    let job = state
+    let (job, position) = state
         .store
-        .get_job(id, &caller.scope())
+        .get_job_with_position(id, &caller.scope())
         .await?
         .ok_or_else(|| ApiError::task_not_found(id))?;
-    let position = state.store.queue_position(&job).await?;
     Ok(Json(task_json(&job, position)))
 }
 

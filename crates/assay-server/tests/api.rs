@@ -201,6 +201,12 @@ async fn queued_tasks_report_their_position_and_can_be_cancelled() {
         .await
         .unwrap();
     let urgent: Value = r.json().await.unwrap();
+    let urgent = app
+        .get_json(
+            &format!("/api/v1/task/{}/", urgent["task_id"].as_str().unwrap()),
+            &app.alice,
+        )
+        .await;
     assert_eq!(urgent["queue_position"], 0, "higher priority goes first");
     let task: Value = app
         .get_json(&format!("/api/v1/task/{second}/"), &app.alice)

@@ -55,6 +55,13 @@ pub(crate) const JOB_COLUMNS: &str = "seq, id, kind, input, input_sha256, stage,
      max_attempts, priority, run_after, lease_until, fence, worker, owner, dedup_key, created_at, started_at, finished_at";
 
 #[derive(sqlx::FromRow)]
+struct PositionedRow {
+    #[sqlx(flatten)]
+    job: JobRow,
+    position: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
     seq: i64,
     id: String,
@@ -221,21 +228,28 @@ impl Store {
         row.map(Job::try_from).transpose()
     }
 
-    /// How many queued jobs will be claimed before this one (0 = next), or `None` if it is not queued.
-    pub async fn queue_position(&self, job: &Job) -> Result<Option<u64>> {
-        if job.status != JobStatus::Queued {
-            return Ok(None);
-        }
+    /// A job and, while it is queued, how many queued jobs will be claimed before it (0 = next);
+    /// one query, so a status poll costs one round trip.
+    pub async fn get_job_with_position(
+        &self,
+        id: JobId,
+        scope: &Scope,
+    ) -> Result<Option<(Job, Option<u64>)>> {
         // Two range scans of the ready index; one `OR` would make SQLite scan it whole.
-        let (ahead,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND priority > ?1) \
-                  + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND priority = ?1 AND seq < ?2)",
-        )
-        .bind(job.priority)
-        .bind(job.seq)
-        .fetch_one(&self.read)
-        .await?;
-        Ok(Some(ahead as u64))
+        let sql = format!(
+            "SELECT {JOB_COLUMNS}, CASE WHEN j.status = 'queued' THEN \
+                 (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.priority > j.priority) \
+               + (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.priority = j.priority AND q.seq < j.seq) \
+             END AS position \
+             FROM jobs j WHERE j.id = ?1 AND (?2 IS NULL OR j.owner = ?2)"
+        );
+        let row: Option<PositionedRow> = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok((Job::try_from(r.job)?, r.position.map(|p| p as u64))))
+            .transpose()
     }
 
     /// Jobs newest first, one page at a time.
