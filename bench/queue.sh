@@ -10,7 +10,7 @@
 # Then a summary with the ratios and the targets (>= 10x Celery, >= 20x FastAPI, < 50 MB).
 #
 # Settings (environment): BENCH_JOBS (5000), BENCH_CONCURRENCY (client requests in flight,
-# 32), WRK_DURATION (10s), BENCH_PEERS=0 to skip Celery and FastAPI, ASSAY_SHARED_DIR (the
+# 64), WRK_DURATION (10s), BENCH_PEERS=0 to skip Celery and FastAPI, ASSAY_SHARED_DIR (the
 # shared folder holding bench/celery and bench/fastapi; default ../shared beside the repo),
 # ASSAY_WORKER_CONCURRENCY and the other ASSAY_* settings pass through to `assay serve`.
 # Installs what is missing: wrk, curl, redis (apt-get), celery redis packaging fastapi
@@ -23,7 +23,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/bench/lib.sh"
 
 JOBS=${BENCH_JOBS:-5000}
-CLIENT_CONCURRENCY=${BENCH_CONCURRENCY:-32}
+CLIENT_CONCURRENCY=${BENCH_CONCURRENCY:-64}
 PEERS=${BENCH_PEERS:-1}
 SHARED=${ASSAY_SHARED_DIR:-$REPO/../shared}
 CELERY_DIR=$SHARED/bench/celery

@@ -48,7 +48,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             id: format!("worker-{}", std::process::id()),
-            concurrency: 64,
+            concurrency: 256,
             heavy_concurrency: cores(),
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),

@@ -97,7 +97,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
-            worker_concurrency: 64,
+            worker_concurrency: 256,
             heavy_concurrency: 0,
             lease_secs: 30,
             poll_ms: 250,
