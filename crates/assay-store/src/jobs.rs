@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::str::FromStr;
 
 use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
@@ -123,12 +122,12 @@ impl TryFrom<JobRow> for Job {
 /// Inserts many jobs with one statement (the enqueue batcher's writer; no dedup keys).
 pub(crate) async fn insert_jobs(pool: SqlitePool, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
     let now = now_ms();
-    let ids: Vec<String> = jobs.iter().map(|_| JobId::random().to_string()).collect();
+    let ids: Vec<JobId> = jobs.iter().map(|_| JobId::random()).collect();
     let mut sql = QueryBuilder::<Sqlite>::new(
         "INSERT INTO jobs (id, kind, input, input_sha256, max_attempts, priority, run_after, owner, created_at) ",
     );
     sql.push_values(jobs.iter().zip(&ids), |mut row, (job, id)| {
-        row.push_bind(id)
+        row.push_bind(id.to_string())
             .push_bind(&job.kind)
             .push_bind(job.input.to_string())
             .push_bind(&job.input_sha256)
@@ -138,17 +137,46 @@ pub(crate) async fn insert_jobs(pool: SqlitePool, jobs: Vec<NewJob>) -> Result<V
             .push_bind(&job.owner)
             .push_bind(now);
     });
-    sql.push(format_args!(" RETURNING {JOB_COLUMNS}"));
-    let rows: Vec<JobRow> = sql.build_query_as().fetch_all(&pool).await?;
-    let mut by_id: HashMap<String, JobRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-    ids.iter()
-        .map(|id| {
-            by_id
-                .remove(id)
-                .ok_or_else(|| StoreError::Corrupt(format!("inserted job {id} was not returned")))
-                .and_then(Job::try_from)
+    // No RETURNING: every row is known here but its `seq`, and one statement holding the write
+    // lock numbers its rows consecutively, ending at the last insert rowid. Streaming the rows
+    // back would cost a channel message per row.
+    let done = sql.build().execute(&pool).await?;
+    let count = jobs.len() as i64;
+    if done.rows_affected() as i64 != count {
+        return Err(StoreError::Corrupt(format!(
+            "inserted {} of {count} jobs",
+            done.rows_affected()
+        )));
+    }
+    let first_seq = done.last_insert_rowid() - count + 1;
+    Ok(jobs
+        .into_iter()
+        .zip(ids)
+        .zip(first_seq..)
+        .map(|((new, id), seq)| Job {
+            id,
+            seq,
+            kind: new.kind,
+            input: new.input,
+            input_sha256: new.input_sha256,
+            stage: Stage::Upload,
+            status: JobStatus::Queued,
+            message: None,
+            result: None,
+            attempts: 0,
+            max_attempts: new.max_attempts,
+            priority: new.priority,
+            run_after: now,
+            lease_until: None,
+            fence: 0,
+            worker: None,
+            owner: new.owner,
+            dedup_key: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>> {
