@@ -246,6 +246,9 @@ impl Store {
     }
 
     pub async fn get_job(&self, id: JobId, scope: &Scope) -> Result<Option<Job>> {
+        if let Some(job) = self.finished.get(id, scope) {
+            return Ok(Some(job));
+        }
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)");
         let row: Option<JobRow> = sqlx::query_as(&sql)
@@ -263,6 +266,9 @@ impl Store {
         id: JobId,
         scope: &Scope,
     ) -> Result<Option<(Job, Option<u64>)>> {
+        if let Some(job) = self.finished.get(id, scope) {
+            return Ok(Some((job, None)));
+        }
         // Two range scans of the ready index; one `OR` would make SQLite scan it whole.
         let sql = format!(
             "SELECT {JOB_COLUMNS}, CASE WHEN j.status = 'queued' THEN \

@@ -14,12 +14,13 @@ mod messages;
 pub mod queue;
 mod users;
 
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use assay_core::Job;
+use assay_core::{Job, JobId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -77,7 +78,8 @@ pub struct Store {
     wake: Arc<Notify>,
     keys: users::KeyCache,
     enqueues: Batcher<NewJob, Job>,
-    completions: Batcher<queue::Completion, bool>,
+    completions: Batcher<queue::Completion, Option<i64>>,
+    finished: FinishedJobs,
 }
 
 impl Store {
@@ -124,6 +126,7 @@ impl Store {
             read,
             wake: Arc::new(Notify::new()),
             keys: users::KeyCache::default(),
+            finished: FinishedJobs::default(),
             enqueues,
             completions,
         })
@@ -146,6 +149,42 @@ impl Store {
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+/// Jobs this process recently finished, by id: their rows never change again, so status
+/// polls are answered without a database read. Bounded, oldest evicted first.
+#[derive(Clone, Default)]
+struct FinishedJobs(Arc<Mutex<Recent>>);
+
+/// The cached jobs, and their ids oldest first.
+#[derive(Default)]
+struct Recent {
+    jobs: HashMap<JobId, Job>,
+    order: VecDeque<JobId>,
+}
+
+const FINISHED_CACHE: usize = 4096;
+
+impl FinishedJobs {
+    fn put(&self, job: Job) {
+        let mut recent = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.jobs.len() >= FINISHED_CACHE {
+            if let Some(oldest) = recent.order.pop_front() {
+                recent.jobs.remove(&oldest);
+            }
+        }
+        recent.order.push_back(job.id);
+        recent.jobs.insert(job.id, job);
+    }
+
+    fn get(&self, id: JobId, scope: &Scope) -> Option<Job> {
+        let recent = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        recent
+            .jobs
+            .get(&id)
+            .filter(|job| scope.owner().is_none_or(|o| o == job.owner))
+            .cloned()
     }
 }
 

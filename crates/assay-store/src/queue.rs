@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use assay_core::{now_ms, Effect, Job, JobId, Output};
+use assay_core::{now_ms, Effect, Job, JobId, JobStatus, Output, Stage};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::jobs::{jobs_from, JobRow, JOB_COLUMNS};
@@ -96,7 +96,20 @@ impl Store {
             result: output.result.to_string(),
             effects: output.effects.clone(),
         };
-        self.completions.submit(completion).await
+        let Some(finished_at) = self.completions.submit(completion).await? else {
+            return Ok(false);
+        };
+        // A finished job never changes again: status polls can be answered from memory.
+        self.finished.put(Job {
+            status: JobStatus::Done,
+            stage: Stage::Analyse,
+            result: Some(output.result.clone()),
+            message: None,
+            lease_until: None,
+            finished_at: Some(finished_at),
+            ..job.clone()
+        });
+        Ok(true)
     }
 
     /// Ends a failed attempt: back to `queued` until `retry_at` when given, else `failed` for good.
@@ -160,11 +173,12 @@ impl Store {
 }
 
 /// Writes a batch of completions: one fenced `UPDATE … FROM (VALUES …)`, plus the effects of
-/// the attempts that won, in one transaction. Answers, per completion, whether it was written.
+/// the attempts that won, in one transaction. Answers, per completion, its `finished_at` when
+/// it was written.
 pub(crate) async fn write_completions(
     pool: SqlitePool,
     batch: Vec<Completion>,
-) -> Result<Vec<bool>> {
+) -> Result<Vec<Option<i64>>> {
     let now = now_ms();
     let mut sql = QueryBuilder::<Sqlite>::new("WITH done(id, fence, result) AS (");
     sql.push_values(&batch, |mut row, c| {
@@ -179,10 +193,10 @@ pub(crate) async fn write_completions(
              RETURNING jobs.id, jobs.fence",
         );
     // Attempts are told apart by fence: two attempts of one job may share a batch.
-    let answers = |won: &HashSet<(String, i64)>| -> Vec<bool> {
+    let answers = |won: &HashSet<(String, i64)>| -> Vec<Option<i64>> {
         batch
             .iter()
-            .map(|c| won.contains(&(c.id.to_string(), c.fence)))
+            .map(|c| won.contains(&(c.id.to_string(), c.fence)).then_some(now))
             .collect()
     };
     if batch.iter().all(|c| c.effects.is_empty()) {
@@ -191,7 +205,7 @@ pub(crate) async fn write_completions(
         // case) the count says so, and only otherwise are the winners looked up.
         let written = sql.build().execute(&pool).await?.rows_affected();
         if written as usize == batch.len() {
-            return Ok(vec![true; batch.len()]);
+            return Ok(vec![Some(now); batch.len()]);
         }
         let mut check = QueryBuilder::<Sqlite>::new(
             "SELECT id, fence FROM jobs WHERE status = 'done' AND id IN (",

@@ -281,3 +281,41 @@ async fn users_and_keys() {
     assert!(store.authenticate("assay_nope").await.unwrap().is_none());
     assert!(store.authenticate("").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_finished_job_read_from_memory_matches_the_database() {
+    let (store, owner, dir) = store().await;
+    store.enqueue(new_job(&owner, "add", 0)).await.unwrap();
+    let attempt = store
+        .claim("w", &["add"], 1, 30_000)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(store
+        .complete(&attempt, &Output::new(json!({"value": 2})))
+        .await
+        .unwrap());
+    let cached = store
+        .get_job(attempt.id, &Scope::All)
+        .await
+        .unwrap()
+        .unwrap();
+    let other_process = Store::open(&dir.path().join("q.db")).await.unwrap();
+    let stored = other_process
+        .get_job(attempt.id, &Scope::All)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cached, stored);
+    assert!(store
+        .get_job(attempt.id, &Scope::Owner("someone".into()))
+        .await
+        .unwrap()
+        .is_none());
+    let (job, position) = store
+        .get_job_with_position(attempt.id, &Scope::Owner(owner))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.status, position), (JobStatus::Done, None));
+}
