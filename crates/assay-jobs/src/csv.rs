@@ -61,13 +61,12 @@ impl JobKind for Csv {
 
     /// The same bytes profiled the same way by the same user are answered with the first job.
     fn dedup_key(&self, p: &CsvPayload) -> Option<String> {
-        match &p.source {
-            Source::Blob(sha256) => Some(format!(
+        p.source.blob().map(|sha256| {
+            format!(
                 "{sha256}:{}",
                 p.delimiter.map(String::from).unwrap_or_default()
-            )),
-            Source::Path(_) => None,
-        }
+            )
+        })
     }
 
     fn dedup_window(&self) -> std::time::Duration {
@@ -75,10 +74,7 @@ impl JobKind for Csv {
     }
 
     fn content_sha256(&self, p: &CsvPayload) -> Option<String> {
-        match &p.source {
-            Source::Blob(sha256) => Some(sha256.clone()),
-            Source::Path(_) => None,
-        }
+        p.source.blob().map(str::to_owned)
     }
 
     fn parse(&self, input: Value) -> Result<CsvPayload, InputError> {

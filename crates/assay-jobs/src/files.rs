@@ -13,6 +13,16 @@ pub enum Source {
     Path(PathBuf),
 }
 
+impl Source {
+    /// The digest of a stored upload; `None` for a local path.
+    pub fn blob(&self) -> Option<&str> {
+        match self {
+            Source::Blob(sha256) => Some(sha256),
+            Source::Path(_) => None,
+        }
+    }
+}
+
 /// What file-taking kinds need to find their input.
 #[derive(Debug, Clone, Default)]
 pub struct FileAccess {

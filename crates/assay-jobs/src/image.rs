@@ -81,13 +81,12 @@ impl JobKind for Image {
 
     /// The same bytes with the same options from the same user are answered with the first job.
     fn dedup_key(&self, p: &ImagePayload) -> Option<String> {
-        match &p.source {
-            Source::Blob(sha256) => Some(format!(
+        p.source.blob().map(|sha256| {
+            format!(
                 "{sha256}:{}",
                 serde_json::to_string(&p.options).unwrap_or_default()
-            )),
-            Source::Path(_) => None,
-        }
+            )
+        })
     }
 
     fn dedup_window(&self) -> Duration {
@@ -95,10 +94,7 @@ impl JobKind for Image {
     }
 
     fn content_sha256(&self, p: &ImagePayload) -> Option<String> {
-        match &p.source {
-            Source::Blob(sha256) => Some(sha256.clone()),
-            Source::Path(_) => None,
-        }
+        p.source.blob().map(str::to_owned)
     }
 
     fn parse(&self, input: Value) -> Result<ImagePayload, InputError> {

@@ -65,37 +65,18 @@ pub async fn analyse(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let mut multipart = upload::multipart(multipart)?;
-    let mut upload = None;
-    let read = read_fields(&state, &mut multipart, &mut upload).await;
-    let Some(Received { blob, filename }) = upload else {
-        read?;
-        return Err(ApiError::BadRequest(
-            "missing_file",
-            "send the CSV file in the multipart field `file`".into(),
-        ));
-    };
-    let queued = match read {
-        Ok(delimiter) => {
-            let input = json!({ "source": Source::Blob(blob.sha256.clone()), "filename": filename, "delimiter": delimiter });
-            enqueue(&state, &caller, "csv", input, 0).await
-        }
-        Err(e) => Err(e),
-    };
-    let (job, deduplicated) = match queued {
-        Ok(queued) => queued,
-        Err(e) => {
-            upload::discard(&state, &blob).await;
-            return Err(e);
-        }
-    };
-    let mut body = fap_record(&job);
-    body["deduplicated"] = json!(deduplicated);
-    let status = if deduplicated {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((status, Json(body)).into_response())
+    let mut file = None;
+    let read = read_fields(&state, &mut multipart, &mut file).await;
+    let missing = "send the CSV file in the multipart field `file`";
+    upload::finish(&state, read, file, missing, async |blob, filename, delimiter| {
+        let input = json!({ "source": Source::Blob(blob.sha256.clone()), "filename": filename, "delimiter": delimiter });
+        let (job, deduplicated) = enqueue(&state, &caller, "csv", input, 0).await?;
+        let mut body = fap_record(&job);
+        body["deduplicated"] = json!(deduplicated);
+        let status = if deduplicated { StatusCode::OK } else { StatusCode::ACCEPTED };
+        Ok((status, Json(body)).into_response())
+    })
+    .await
 }
 
 /// Reads the form: stores the `file` field into `upload`, answers the `delimiter` option.

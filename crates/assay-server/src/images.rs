@@ -65,21 +65,15 @@ pub async fn upload(
     let mut multipart = upload::multipart(multipart)?;
     let mut file = None;
     let read = read_fields(&state, &mut multipart, &mut file).await;
-    let Some(Received { blob, filename }) = file else {
-        read?;
-        return Err(ApiError::BadRequest(
-            "missing_file",
-            "send the image in the multipart field `file`".into(),
-        ));
-    };
-    let queued = match read {
-        Ok(options) => queue_image(&state, &caller, &blob, filename, options).await,
-        Err(e) => Err(e),
-    };
-    if queued.is_err() {
-        upload::discard(&state, &blob).await;
-    }
-    queued
+    let missing = "send the image in the multipart field `file`";
+    upload::finish(
+        &state,
+        read,
+        file,
+        missing,
+        async |blob, filename, options| queue_image(&state, &caller, blob, filename, options).await,
+    )
+    .await
 }
 
 /// Reads the form: stores the `file` field into `file`, answers the detection options.

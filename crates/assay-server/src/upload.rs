@@ -5,6 +5,7 @@ use assay_blob::{BlobError, BlobRef};
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::Multipart;
 use axum::http::StatusCode;
+use axum::response::Response;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::{ApiError, AppState};
@@ -74,6 +75,29 @@ pub async fn discard(state: &AppState, blob: &BlobRef) {
             tracing::warn!(error = %e, sha256 = %blob.sha256, "could not delete a refused upload");
         }
     }
+}
+
+/// Ends an upload route: `missing_file` without a file; otherwise `accept` gets the stored
+/// file and the form's other fields (`read`), and a refused upload is deleted.
+pub async fn finish<T>(
+    state: &AppState,
+    read: Result<T, ApiError>,
+    file: Option<Received>,
+    missing: &str,
+    accept: impl AsyncFnOnce(&BlobRef, Option<String>, T) -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let Some(Received { blob, filename }) = file else {
+        read?;
+        return Err(ApiError::BadRequest("missing_file", missing.to_owned()));
+    };
+    let answer = match read {
+        Ok(fields) => accept(&blob, filename, fields).await,
+        Err(e) => Err(e),
+    };
+    if answer.is_err() {
+        discard(state, &blob).await;
+    }
+    answer
 }
 
 /// Streams `field` into the blob store, refusing more than `limit` bytes, once `check`
