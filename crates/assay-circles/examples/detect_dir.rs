@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    assay_circles::retain_freed_memory();
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: detect_dir DIR [sensitivity]")?);
     let opts = assay_circles::DetectOptions {

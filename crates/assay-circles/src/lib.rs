@@ -67,6 +67,21 @@ pub use report::{BBox, CircleObject, DetectParams, Detection, Point, SCHEMA_VERS
 /// pathological one stays fast.
 const MAX_CANDIDATES: usize = 250;
 
+/// Tells the C allocator to keep freed memory for reuse rather than hand it back to the
+/// kernel after every image. Detection allocates a few image-sized buffers per call; with
+/// glibc's defaults they are returned and faulted in again each time, which costs about a
+/// quarter of the detection time on 640x480 images. Programs that detect circles repeatedly
+/// call this once at start; it keeps at most 64 MiB of freed memory per arena. Elsewhere than
+/// Linux with glibc it does nothing.
+pub fn retain_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator thresholds; it is called before any image work.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
 /// Finds the circles in `img`.
 pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, CirclesError> {
     opts.validate()?;

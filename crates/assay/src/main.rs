@@ -95,6 +95,8 @@ enum ApikeyCommand {
 }
 
 fn main() -> ExitCode {
+    // Image jobs allocate image-sized buffers per run; keep freed memory for the next one.
+    assay_circles::retain_freed_memory();
     let cli = Cli::parse();
     let overrides = Overrides {
         listen: match &cli.command {
