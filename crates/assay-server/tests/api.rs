@@ -106,56 +106,41 @@ async fn bad_submissions_get_stable_codes() {
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "malformed_json").await;
     let r = app
-        .post(add, &app.alice)
-        .json(&json!({"x": "2", "y": 3}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(add, &app.alice, &json!({"x": "2", "y": 3}))
+        .await;
     let msg = error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
     assert!(msg.contains("integer"), "{msg}");
-    let r = app
-        .post(add, &app.alice)
-        .json(&json!({"x": 2}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_json(add, &app.alice, &json!({"x": 2})).await;
     error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
     let r = app
-        .post(add, &app.alice)
-        .json(&json!({"x": i64::MAX, "y": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(add, &app.alice, &json!({"x": i64::MAX, "y": 1}))
+        .await;
     let msg = error_of(r, StatusCode::UNPROCESSABLE_ENTITY, "value_out_of_range").await;
     assert!(msg.contains("overflows"), "{msg}");
     let r = app
-        .post(add, &app.alice)
-        .json(&json!({"x": 1, "y": 1, "pad": "a".repeat(5000)}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            add,
+            &app.alice,
+            &json!({"x": 1, "y": 1, "pad": "a".repeat(5000)}),
+        )
+        .await;
     error_of(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     let r = app
-        .post("/api/v1/tasks/frobnicate", &app.alice)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/tasks/frobnicate", &app.alice, &json!({}))
+        .await;
     let msg = error_of(r, StatusCode::BAD_REQUEST, "unknown_kind").await;
     assert!(msg.contains("add, csv, image, message, ping"), "{msg}");
     let r = app
-        .post("/api/v1/tasks/add?priority=1000", &app.alice)
-        .json(&json!({"x": 1, "y": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/tasks/add?priority=1000",
+            &app.alice,
+            &json!({"x": 1, "y": 1}),
+        )
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "invalid_priority").await;
     let r = app
-        .post("/api/v1/tasks/ping", &app.alice)
-        .json(&json!([1]))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/tasks/ping", &app.alice, &json!([1]))
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
     // Nothing was queued by any of these.
     let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
@@ -320,11 +305,12 @@ async fn reports_list_newest_first_with_filters_and_cursor() {
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "invalid_query").await;
     let r = app
-        .post("/api/v1/tasks/add?priority=high", &app.alice)
-        .json(&json!({"x": 1, "y": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/tasks/add?priority=high",
+            &app.alice,
+            &json!({"x": 1, "y": 1}),
+        )
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "invalid_query").await;
     let r = app
         .client
@@ -363,11 +349,8 @@ async fn messages_flow_through_the_queue_and_render_escaped() {
     );
 
     let r = app
-        .post("/api/v1/messages", &app.alice)
-        .json(&json!({"data": "Hello"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/messages", &app.alice, &json!({"data": "Hello"}))
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let id = r.json::<Value>().await.unwrap()["task_id"]
         .as_str()
@@ -429,11 +412,12 @@ async fn messages_flow_through_the_queue_and_render_escaped() {
         .unwrap();
     error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
     let r = app
-        .post("/api/v1/messages", &app.alice)
-        .json(&json!({"data": "x".repeat(4000), "template": 1}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/messages",
+            &app.alice,
+            &json!({"data": "x".repeat(4000), "template": 1}),
+        )
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "invalid_input").await;
 }
 

@@ -181,11 +181,12 @@ async fn bad_uploads_are_refused_before_anything_is_queued() {
         .unwrap();
     error_of(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app
-        .post("/api/v1/tasks/csv", &app.alice)
-        .json(&json!({"source": {"path": "/etc/passwd"}}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/tasks/csv",
+            &app.alice,
+            &json!({"source": {"path": "/etc/passwd"}}),
+        )
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "upload_required").await;
 
     let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;

@@ -236,11 +236,12 @@ async fn bad_images_and_options_are_refused_at_upload() {
         .unwrap();
     error_of(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = app
-        .post("/api/v1/tasks/image", &app.alice)
-        .json(&json!({"source": {"path": "/etc/passwd"}}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/tasks/image",
+            &app.alice,
+            &json!({"source": {"path": "/etc/passwd"}}),
+        )
+        .await;
     error_of(r, StatusCode::BAD_REQUEST, "upload_required").await;
     let status: Value = app.get_json("/api/v1/queue/status/", &app.alice).await;
     assert_eq!(status["total"], 0, "nothing was queued");

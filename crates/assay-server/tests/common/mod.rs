@@ -145,6 +145,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs `body` as JSON to `path` with `key`.
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.post(path, key).json(body).send().await.unwrap()
+    }
+
     pub fn post(&self, path: &str, key: &str) -> RequestBuilder {
         self.client
             .post(format!("{}{path}", self.base))
@@ -153,11 +158,8 @@ impl TestApp {
 
     pub async fn submit(&self, kind: &str, body: Value, key: &str) -> String {
         let r = self
-            .post(&format!("/api/v1/tasks/{kind}"), key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .post_json(&format!("/api/v1/tasks/{kind}"), key, &body)
+            .await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["status"], "queued");
