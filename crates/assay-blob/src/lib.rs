@@ -113,6 +113,12 @@ impl BlobStore {
         })
     }
 
+    /// Stores bytes already in memory, such as a fetched package artifact.
+    pub async fn put_bytes(&self, bytes: Bytes, limit: u64) -> Result<BlobRef, BlobError> {
+        let chunks = futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
+        self.put_stream(chunks, limit).await
+    }
+
     /// Deletes a blob; a missing one is not an error.
     pub async fn remove(&self, sha256: &str) -> Result<(), BlobError> {
         match tokio::fs::remove_file(self.path(sha256)?).await {

@@ -11,6 +11,14 @@ pub enum InputError {
     OutOfRange(String),
     #[error("unknown job kind {kind:?}; valid kinds are: {valid}")]
     UnknownKind { kind: String, valid: String },
+    /// A refusal an analyzer names itself, such as `invalid_purl` (400) or
+    /// `unsupported_ecosystem` (422).
+    #[error("{message}")]
+    Coded {
+        code: &'static str,
+        status: u16,
+        message: String,
+    },
 }
 
 impl InputError {
@@ -19,6 +27,7 @@ impl InputError {
             InputError::Invalid(_) => "invalid_input",
             InputError::OutOfRange(_) => "value_out_of_range",
             InputError::UnknownKind { .. } => "unknown_kind",
+            InputError::Coded { code, .. } => code,
         }
     }
 
@@ -26,6 +35,7 @@ impl InputError {
         match self {
             InputError::Invalid(_) | InputError::UnknownKind { .. } => 400,
             InputError::OutOfRange(_) => 422,
+            InputError::Coded { status, .. } => *status,
         }
     }
 }

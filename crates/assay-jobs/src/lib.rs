@@ -11,6 +11,7 @@ mod files;
 mod image;
 mod kserve;
 mod message;
+mod package;
 mod ping;
 mod sleep;
 
@@ -20,6 +21,7 @@ pub use files::{FileAccess, Source};
 pub use image::{CirclesMode, Image, ImagePayload};
 pub use kserve::{ModelError, ModelServer};
 pub use message::{Message, Template};
+pub use package::{Package, PackageConfig, PackagePayload};
 pub use ping::Ping;
 pub use sleep::Sleep;
 
@@ -39,6 +41,7 @@ pub struct KindsConfig {
     pub csv_max_bytes: u64,
     pub circles_mode: CirclesMode,
     pub image_limits: assay_circles::Limits,
+    pub package: PackageConfig,
 }
 
 impl Default for KindsConfig {
@@ -49,6 +52,7 @@ impl Default for KindsConfig {
             csv_max_bytes: 1 << 30,
             circles_mode: CirclesMode::default(),
             image_limits: assay_circles::Limits::default(),
+            package: PackageConfig::default(),
         }
     }
 }
@@ -67,6 +71,10 @@ pub fn registry(config: &KindsConfig) -> Registry {
             files: config.files.clone(),
             mode: config.circles_mode.clone(),
             limits: config.image_limits.clone(),
+        })
+        .register(Package {
+            files: config.files.clone(),
+            config: config.package.clone(),
         });
     if config.test_kinds {
         registry.register(Sleep);

@@ -11,6 +11,7 @@ mod extract;
 mod images;
 mod metrics;
 mod ops;
+mod packages;
 mod pages;
 mod tasks;
 mod upload;
@@ -41,6 +42,8 @@ pub struct Limits {
     pub csv_max_bytes: u64,
     /// The largest image upload accepted; larger ones get 413.
     pub image_max_bytes: u64,
+    /// The largest package archive accepted; larger ones get 413.
+    pub package_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             json_body_bytes: 64 * 1024,
             csv_max_bytes: 1 << 30,
             image_max_bytes: 50 << 20,
+            package_max_bytes: 200 << 20,
         }
     }
 }
@@ -103,6 +107,14 @@ pub fn router(state: AppState) -> Router {
             post(csv::analyse).layer(DefaultBodyLimit::disable()),
         )
         .route("/analyse/{id}", get(csv::get_analysis))
+        .route("/api/v1/analyze/", post(packages::analyze))
+        .route("/api/v1/analyze", post(packages::analyze))
+        .route(
+            "/api/v1/analyze/upload",
+            post(packages::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/analyze/{id}/", get(packages::report))
+        .route("/api/v1/analyze/{id}", get(packages::report))
         .route(
             "/api/v1/images",
             post(images::upload)

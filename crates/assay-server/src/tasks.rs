@@ -51,7 +51,7 @@ impl FromRequest<AppState> for JsonBody {
 #[derive(Debug, Deserialize)]
 pub struct SubmitQuery {
     #[serde(default)]
-    priority: i32,
+    pub priority: i32,
 }
 
 const MAX_PRIORITY: i32 = 100;

@@ -44,6 +44,18 @@ pub struct Config {
     pub model_server_url: Option<String>,
     /// `ASSAY_MODEL_NAME`: the model's name on that server.
     pub model_name: String,
+    /// `ASSAY_NPM_REGISTRY`: base URL of the npm registry packages are fetched from; unset =
+    /// npm's own configuration.
+    pub npm_registry: Option<String>,
+    /// `ASSAY_PYPI_INDEX`: base URL of the PyPI simple index; unset = pip's own configuration.
+    pub pypi_index: Option<String>,
+    /// `ASSAY_PACKAGE_TIMEOUT_SECS`: the longest one package analysis may run.
+    pub package_timeout_secs: u64,
+    /// `ASSAY_PACKAGE_DEDUP_SECS`: a second request for the same purl within this window
+    /// returns the first job (unless `"force": true`); 0 = never dedup.
+    pub package_dedup_secs: u64,
+    /// `ASSAY_PACKAGE_MAX_BYTES`: the largest package archive fetched or uploaded.
+    pub package_max_bytes: u64,
     /// `ASSAY_ENABLE_TEST_KINDS`: registers the `sleep` job kind used by crash tests.
     #[serde(deserialize_with = "flag")]
     pub enable_test_kinds: bool,
@@ -109,6 +121,11 @@ impl Default for Config {
             circles_mode: CirclesModeName::Builtin,
             model_server_url: None,
             model_name: "circles".into(),
+            npm_registry: None,
+            pypi_index: None,
+            package_timeout_secs: 30 * 60,
+            package_dedup_secs: 24 * 3600,
+            package_max_bytes: 200 << 20,
             enable_test_kinds: false,
             log_format: LogFormat::Text,
         }
@@ -171,6 +188,19 @@ impl Config {
                 }
                 Some(_) => {}
             }
+        }
+        for (name, url) in [
+            ("npm_registry", &self.npm_registry),
+            ("pypi_index", &self.pypi_index),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("{name} must be an http:// or https:// URL, got {url:?}");
+                }
+            }
+        }
+        if self.package_timeout_secs == 0 {
+            bail!("package_timeout_secs must be at least 1");
         }
         if self.json_body_bytes < 1024 {
             bail!(

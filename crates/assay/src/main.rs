@@ -5,12 +5,13 @@ mod config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use assay_blob::BlobStore;
 use assay_core::{JobContext, Registry};
-use assay_jobs::{CirclesMode, FileAccess, KindsConfig, ModelServer};
+use assay_jobs::{CirclesMode, FileAccess, KindsConfig, ModelServer, PackageConfig};
+use assay_package::fetch::Fetcher;
 use assay_server::{AppState, Limits, Metrics};
 use assay_store::Store;
 use assay_worker::Worker;
@@ -53,14 +54,18 @@ enum Command {
     Migrate,
     /// Run one job locally, without a server, and print its result.
     Run {
-        /// The job kind: ping, add, message, csv, image.
+        /// The job kind: ping, add, message, csv, image, package.
         kind: String,
-        /// The input: `2,3` or `{"x":2,"y":3}` for add, a file path for csv.
+        /// The input: `2,3` or `{"x":2,"y":3}` for add, a file path for csv and image, a purl
+        /// or an archive (.tgz, .whl, .tar.gz, .zip) for package.
         #[arg(default_value = "")]
         input: String,
         /// Print the exact result JSON the server would store.
         #[arg(long)]
         json: bool,
+        /// For a package archive whose contents do not tell: npm or pypi.
+        #[arg(long)]
+        ecosystem: Option<String>,
     },
     /// Manage users.
     User {
@@ -170,6 +175,17 @@ fn registry(config: &Config, blobs: Option<BlobStore>, circles_mode: CirclesMode
             max_bytes: config.image_max_bytes,
             ..assay_circles::Limits::default()
         },
+        package: PackageConfig {
+            fetcher: Fetcher {
+                npm_registry: config.npm_registry.clone(),
+                pypi_index: config.pypi_index.clone(),
+                ..PackageConfig::default().fetcher
+            },
+            timeout: Duration::from_secs(config.package_timeout_secs),
+            dedup_window: Duration::from_secs(config.package_dedup_secs),
+            max_artifact_bytes: config.package_max_bytes,
+            ..PackageConfig::default()
+        },
     }))
 }
 
@@ -212,7 +228,12 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             open_store(&config).await?.close().await;
             println!("migrations applied to {}", config.database_path().display());
         }
-        Command::Run { kind, input, json } => return run_once(&config, &kind, &input, json).await,
+        Command::Run {
+            kind,
+            input,
+            json,
+            ecosystem,
+        } => return run_once(&config, &kind, &input, json, ecosystem).await,
         Command::User {
             command: UserCommand::Create { name, admin },
         } => {
@@ -272,6 +293,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
             json_body_bytes: config.json_body_bytes,
             csv_max_bytes: config.csv_max_bytes,
             image_max_bytes: config.image_max_bytes,
+            package_max_bytes: config.package_max_bytes,
         }),
         model_server,
         decode_slots: Arc::new(tokio::sync::Semaphore::new(assay_worker::cores())),
@@ -325,6 +347,7 @@ async fn run_once(
     kind: &str,
     input: &str,
     json: bool,
+    ecosystem: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let registry = registry(config, None, circles_mode(config)?);
     let kind = match registry.get(kind) {
@@ -334,7 +357,21 @@ async fn run_once(
             return Ok(ExitCode::from(2));
         }
     };
-    let prepared = match kind.cli_input(input).and_then(|v| kind.prepare(v)) {
+    let with_ecosystem = |mut v: serde_json::Value| match ecosystem {
+        Some(e) if kind.name() == "package" => {
+            v["ecosystem"] = e.to_lowercase().into();
+            Ok(v)
+        }
+        Some(_) => Err(assay_core::InputError::Invalid(
+            "--ecosystem applies only to package jobs".into(),
+        )),
+        None => Ok(v),
+    };
+    let prepared = match kind
+        .cli_input(input)
+        .and_then(with_ecosystem)
+        .and_then(|v| kind.prepare(v))
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!("assay: {e} ({})", e.code());

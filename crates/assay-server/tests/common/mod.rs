@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assay_blob::BlobStore;
-use assay_jobs::{CirclesMode, FileAccess, KindsConfig};
+use assay_jobs::{CirclesMode, FileAccess, KindsConfig, PackageConfig};
 use assay_server::{AppState, Limits, Metrics};
 use assay_store::Store;
 use assay_worker::{Worker, WorkerConfig};
@@ -36,6 +36,14 @@ impl TestApp {
     }
 
     pub async fn start_with(with_worker: bool, circles_mode: CirclesMode) -> TestApp {
+        Self::start_full(with_worker, circles_mode, PackageConfig::default()).await
+    }
+
+    pub async fn start_full(
+        with_worker: bool,
+        circles_mode: CirclesMode,
+        package: PackageConfig,
+    ) -> TestApp {
         let model_server = match &circles_mode {
             CirclesMode::Real(server) => Some(server.clone()),
             _ => None,
@@ -55,6 +63,7 @@ impl TestApp {
                 max_bytes: 1 << 20,
                 ..assay_circles::Limits::default()
             },
+            package,
         }));
         let metrics = Arc::new(Metrics::default());
         let shutdown = CancellationToken::new();
@@ -82,6 +91,7 @@ impl TestApp {
                 json_body_bytes: 4096,
                 csv_max_bytes: 1 << 20,
                 image_max_bytes: 1 << 20,
+                package_max_bytes: 1 << 20,
             }),
             model_server,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(2)),
