@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::purl::Purl;
+use crate::purl::{pep503_normalise, Purl};
 use crate::Ecosystem;
 
 /// Default for [`Fetcher::max_artifact_bytes`].
@@ -641,21 +641,6 @@ impl SimpleFile {
     }
 }
 
-/// PEP 503 normalisation, for comparing the name part of file names.
-fn normalise(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 /// The version in an sdist (`name-1.0.tar.gz`) or wheel (`name-1.0-py3-none-any.whl`) name.
 fn file_version(filename: &str, name: &str) -> Option<String> {
     let (stem, is_wheel) = if let Some(stem) = filename.strip_suffix(".whl") {
@@ -672,7 +657,7 @@ fn file_version(filename: &str, name: &str) -> Option<String> {
     } else {
         stem.rsplit_once('-')?
     };
-    (normalise(file_name) == name).then(|| version.to_owned())
+    (pep503_normalise(file_name) == name).then(|| version.to_owned())
 }
 
 fn is_sdist_of(filename: &str, name: &str, version: &str) -> bool {

@@ -325,7 +325,7 @@ fn check_version(ty: &str, v: &str, allowed: fn(u8) -> bool) -> Result<(), PurlE
     })
 }
 
-/// PEP 503: lowercase, each run of `-`, `_` and `.` becomes one `-`.
+/// Checks a PyPI name and returns its PEP 503 form.
 fn normalise_pypi_name(name: &str) -> Result<String, PurlError> {
     let valid = name
         .bytes()
@@ -339,6 +339,11 @@ fn normalise_pypi_name(name: &str) -> Result<String, PurlError> {
             rule: "PyPI names are made of ASCII letters, digits, `-`, `_` and `.`, and start and end with a letter or digit",
         });
     }
+    Ok(pep503_normalise(name))
+}
+
+/// PEP 503: lowercase, each run of `-`, `_` and `.` becomes one `-`.
+pub(crate) fn pep503_normalise(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if matches!(c, '-' | '_' | '.') {
@@ -349,7 +354,7 @@ fn normalise_pypi_name(name: &str) -> Result<String, PurlError> {
             out.push(c.to_ascii_lowercase());
         }
     }
-    Ok(out)
+    out
 }
 
 fn decode(part: &'static str, value: &str) -> Result<String, PurlError> {
