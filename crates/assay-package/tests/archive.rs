@@ -162,6 +162,10 @@ fn rules(x: &Extracted) -> Vec<&str> {
     x.findings.iter().map(|f| f.rule.as_str()).collect()
 }
 
+fn all<'x>(x: &'x Extracted, rule: &str) -> Vec<&'x assay_package::Finding> {
+    x.findings.iter().filter(|f| f.rule == rule).collect()
+}
+
 fn finding<'x>(x: &'x Extracted, rule: &str) -> &'x assay_package::Finding {
     match x.findings.iter().find(|f| f.rule == rule) {
         Some(f) => f,
@@ -271,11 +275,7 @@ fn tar_path_traversal() {
     ]));
     let x = extract("evil.tgz", &bytes);
     assert_eq!(paths(&x), ["package/ok.js"]);
-    let found: Vec<_> = x
-        .findings
-        .iter()
-        .filter(|f| f.rule == "archive-path-traversal")
-        .collect();
+    let found = all(&x, "archive-path-traversal");
     assert_eq!(found.len(), 2, "{:?}", x.findings);
     assert_eq!(found[0].severity, Severity::High);
     assert!(
@@ -295,11 +295,7 @@ fn zip_path_traversal_with_slashes_and_backslashes() {
     ]);
     let x = extract("evil.zip", &bytes);
     assert_eq!(paths(&x), ["a/b.txt"]);
-    let found: Vec<_> = x
-        .findings
-        .iter()
-        .filter(|f| f.rule == "archive-path-traversal")
-        .collect();
+    let found = all(&x, "archive-path-traversal");
     assert_eq!(found.len(), 2, "{:?}", x.findings);
     assert!(
         found[1].message.contains("backslashes"),
@@ -345,11 +341,7 @@ fn symlinks_and_hardlinks_are_not_followed() {
     ]));
     let x = extract("links.tgz", &bytes);
     assert_eq!(paths(&x), ["package/index.js"]);
-    let links: Vec<_> = x
-        .findings
-        .iter()
-        .filter(|f| f.rule == "archive-link")
-        .collect();
+    let links = all(&x, "archive-link");
     assert_eq!(links.len(), 2);
     assert_eq!(links[0].severity, Severity::Medium);
     assert!(

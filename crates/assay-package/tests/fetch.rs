@@ -228,11 +228,12 @@ fn npm_registry() -> String {
     })
 }
 
-fn npm_fetcher(registry: &str) -> Fetcher {
-    Fetcher {
-        npm_registry: Some(format!("{registry}/")),
+/// A fetcher pointed at a fresh local registry, or `None` (after a notice) without npm.
+fn npm_test_fetcher() -> Option<Fetcher> {
+    has_npm().then(|| Fetcher {
+        npm_registry: Some(format!("{}/", npm_registry())),
         ..fetcher()
-    }
+    })
 }
 
 fn assert_one_tarball(fetched: &Fetched, filename: &str) {
@@ -257,11 +258,10 @@ fn assert_one_tarball(fetched: &Fetched, filename: &str) {
 
 #[test]
 fn npm_fetches_the_given_version() {
-    if !has_npm() {
+    let Some(fetcher) = npm_test_fetcher() else {
         return;
-    }
-    let registry = npm_registry();
-    let fetched = npm_fetcher(&registry)
+    };
+    let fetched = fetcher
         .fetch(&purl("pkg:npm/demo-pkg@1.0.0"))
         .expect("fetched");
     assert_eq!(fetched.name, "demo-pkg");
@@ -271,24 +271,19 @@ fn npm_fetches_the_given_version() {
 
 #[test]
 fn npm_resolves_latest_when_no_version() {
-    if !has_npm() {
+    let Some(fetcher) = npm_test_fetcher() else {
         return;
-    }
-    let registry = npm_registry();
-    let fetched = npm_fetcher(&registry)
-        .fetch(&purl("pkg:npm/demo-pkg"))
-        .expect("fetched");
+    };
+    let fetched = fetcher.fetch(&purl("pkg:npm/demo-pkg")).expect("fetched");
     assert_eq!(fetched.version, "1.1.0");
     assert_one_tarball(&fetched, "demo-pkg-1.1.0.tgz");
 }
 
 #[test]
 fn npm_unknown_package_and_version_are_not_found() {
-    if !has_npm() {
+    let Some(fetcher) = npm_test_fetcher() else {
         return;
-    }
-    let registry = npm_registry();
-    let fetcher = npm_fetcher(&registry);
+    };
     for p in [
         "pkg:npm/no-such-pkg@1.0.0",
         "pkg:npm/no-such-pkg",
@@ -304,11 +299,10 @@ fn npm_unknown_package_and_version_are_not_found() {
 
 #[test]
 fn npm_registry_error_is_unavailable() {
-    if !has_npm() {
+    let Some(fetcher) = npm_test_fetcher() else {
         return;
-    }
-    let registry = npm_registry();
-    let e = npm_fetcher(&registry)
+    };
+    let e = fetcher
         .fetch(&purl("pkg:npm/broken-pkg@1.0.0"))
         .expect_err("500");
     assert!(matches!(e, FetchError::Unavailable(_)), "{e:?}");
@@ -317,13 +311,12 @@ fn npm_registry_error_is_unavailable() {
 
 #[test]
 fn npm_too_large_tarball_is_refused() {
-    if !has_npm() {
+    let Some(fetcher) = npm_test_fetcher() else {
         return;
-    }
-    let registry = npm_registry();
+    };
     let fetcher = Fetcher {
         max_artifact_bytes: 10,
-        ..npm_fetcher(&registry)
+        ..fetcher
     };
     let e = fetcher
         .fetch(&purl("pkg:npm/demo-pkg@1.0.0"))
