@@ -149,9 +149,15 @@ impl Fetcher {
             "--fetch-retries=0",
             "--no-update-notifier",
         ];
+        // A scope may have its own registry in the user's npmrc; the configured one wins.
+        let scope_registry = match (&self.npm_registry, &purl.namespace) {
+            (Some(registry), Some(scope)) => Some(format!("--{scope}:registry={registry}")),
+            _ => None,
+        };
         if let Some(registry) = &self.npm_registry {
             common.extend(["--registry", registry]);
         }
+        common.extend(scope_registry.as_deref());
 
         let version = match &purl.version {
             Some(v) => v.clone(),

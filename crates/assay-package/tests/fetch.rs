@@ -186,43 +186,48 @@ fn purl(s: &str) -> Purl {
     Purl::parse(s).expect("valid purl")
 }
 
-fn npm_version(base: &str, name: &str, version: &str, tarball: &[u8]) -> serde_json::Value {
-    serde_json::json!({
+/// Adds a package's packument and tarballs to `routes`; the last version is `latest`.
+fn npm_package(routes: &mut HashMap<String, Reply>, base: &str, name: &str, versions: &[&str]) {
+    let mut manifests = serde_json::Map::new();
+    for version in versions {
+        let manifest = format!(r#"{{"name":"{name}","version":"{version}"}}"#);
+        let tarball = tgz(&[
+            ("package/package.json", manifest.as_bytes()),
+            ("package/index.js", b"module.exports = 1;\n"),
+        ]);
+        let path = format!("/{name}/-/{version}.tgz");
+        manifests.insert(
+            (*version).to_owned(),
+            serde_json::json!({
+                "name": name,
+                "version": version,
+                "dist": {
+                    "tarball": format!("{base}{path}"),
+                    "integrity": format!("sha512-{}", base64(&Sha512::digest(&tarball))),
+                }
+            }),
+        );
+        routes.insert(path, Reply::bytes(tarball));
+    }
+    let packument = serde_json::json!({
         "name": name,
-        "version": version,
-        "dist": {
-            "tarball": format!("{base}/{name}/-/{name}-{version}.tgz"),
-            "integrity": format!("sha512-{}", base64(&Sha512::digest(tarball))),
-        }
-    })
+        "dist-tags": {"latest": versions.last()},
+        "versions": manifests,
+    });
+    // npm asks for a scoped package as `/@scope%2fname`.
+    routes.insert(
+        format!("/{}", name.replace('/', "%2f")),
+        Reply::json(packument),
+    );
 }
 
-/// An npm registry with `demo-pkg` 1.0.0 and 1.1.0 (latest) and a `broken-pkg` that fails.
+/// An npm registry with `demo-pkg` 1.0.0 and 1.1.0 (latest), `@demo/scoped` 2.0.0 and a
+/// `broken-pkg` that fails.
 fn npm_registry() -> String {
     serve(|base| {
         let mut routes = HashMap::new();
-        let mut versions = serde_json::Map::new();
-        for version in ["1.0.0", "1.1.0"] {
-            let manifest = format!(r#"{{"name":"demo-pkg","version":"{version}"}}"#);
-            let tarball = tgz(&[
-                ("package/package.json", manifest.as_bytes()),
-                ("package/index.js", b"module.exports = 1;\n"),
-            ]);
-            versions.insert(
-                version.to_owned(),
-                npm_version(base, "demo-pkg", version, &tarball),
-            );
-            routes.insert(
-                format!("/demo-pkg/-/demo-pkg-{version}.tgz"),
-                Reply::bytes(tarball),
-            );
-        }
-        let packument = serde_json::json!({
-            "name": "demo-pkg",
-            "dist-tags": {"latest": "1.1.0"},
-            "versions": versions,
-        });
-        routes.insert("/demo-pkg".to_owned(), Reply::json(packument));
+        npm_package(&mut routes, base, "demo-pkg", &["1.0.0", "1.1.0"]);
+        npm_package(&mut routes, base, "@demo/scoped", &["2.0.0"]);
         routes.insert("/broken-pkg".to_owned(), Reply::status(500));
         routes
     })
@@ -277,6 +282,19 @@ fn npm_resolves_latest_when_no_version() {
     let fetched = fetcher.fetch(&purl("pkg:npm/demo-pkg")).expect("fetched");
     assert_eq!(fetched.version, "1.1.0");
     assert_one_tarball(&fetched, "demo-pkg-1.1.0.tgz");
+}
+
+#[test]
+fn npm_fetches_a_scoped_package() {
+    let Some(fetcher) = npm_test_fetcher() else {
+        return;
+    };
+    let fetched = fetcher
+        .fetch(&purl("pkg:npm/%40demo/scoped"))
+        .expect("fetched");
+    assert_eq!(fetched.name, "@demo/scoped");
+    assert_eq!(fetched.version, "2.0.0");
+    assert_one_tarball(&fetched, "demo-scoped-2.0.0.tgz");
 }
 
 #[test]
