@@ -96,7 +96,8 @@ pub enum FetchError {
     /// An artifact is larger than [`Fetcher::max_artifact_bytes`].
     #[error("artifact too large: `{filename}` is over the limit of {limit} bytes.")]
     TooLarge { filename: String, limit: u64 },
-    /// A downloaded file does not match the hash the index gave for it.
+    /// A downloaded file does not match the hash the index gave for it (a damaged transfer
+    /// or a tampered mirror; retrying tells which).
     #[error("integrity check failed: {0}")]
     Integrity(String),
     /// The purl names an ecosystem assay cannot fetch.
@@ -299,7 +300,7 @@ impl Fetcher {
     fn download_sdist(&self, page_url: &str, file: &SimpleFile) -> Result<Artifact, FetchError> {
         let url = join_url(page_url, &file.url);
         let expected = file.hashes.get("sha256").ok_or_else(|| {
-            FetchError::Integrity(format!(
+            FetchError::Tool(format!(
                 "the index gives no sha256 for `{}`, so it cannot be verified.",
                 file.filename
             ))
