@@ -263,9 +263,22 @@ impl Fetcher {
     /// The index pip uses, from its own configuration (files and `PIP_*` variables) or its
     /// built-in default.
     fn pip_index_url(&self) -> Result<String, FetchError> {
-        const SCRIPT: &str = "from pip._internal.commands import create_command\n\
-            opts, _ = create_command('download').parse_args([])\n\
-            print(opts.index_url)";
+        // pip's option parser merges its files, `PIP_*` variables and defaults as pip does;
+        // its internals move between releases, hence the fallbacks.
+        const SCRIPT: &str = "\
+try:
+    from pip._internal.commands import create_command
+    print(create_command('download').parse_args([])[0].index_url)
+except Exception:
+    try:
+        from pip._internal.configuration import Configuration
+        c = Configuration(isolated=False)
+        c.load()
+        print(c.get_value('global.index-url'))
+    except Exception:
+        from pip._internal.models.index import PyPI
+        print(PyPI.simple_url)
+";
         let out = self.run(&self.python_program, &["-c", SCRIPT], "Python 3 with pip")?;
         let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if out.success && !url.is_empty() {
@@ -371,11 +384,15 @@ impl Fetcher {
             if err.contains("No module named pip") {
                 return Err(pip_missing(&self.python_program, "pip is not installed"));
             }
-            if err.contains("No matching distribution") || err.contains("Could not find a version")
-            {
+            // pip also says there is no matching distribution after failing to reach the
+            // index, so an outage is told apart first.
+            let error = classify_pip(&err);
+            let no_wheel = err.contains("No matching distribution")
+                || err.contains("Could not find a version");
+            if no_wheel && !error.is_retryable() {
                 return Ok(None);
             }
-            return Err(classify_pip(&err));
+            return Err(error);
         }
         let mut wheels = self.read_dir_artifacts(&dest)?;
         wheels.retain(|a| a.filename.ends_with(".whl"));
@@ -458,23 +475,26 @@ impl Fetcher {
         args: &[&str],
         install: &'static str,
     ) -> Result<RunOutput, FetchError> {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .env("npm_config_update_notifier", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    FetchError::ClientMissing {
-                        program: program.to_owned(),
-                        detail: e.to_string(),
-                        install,
-                    }
+            .stderr(Stdio::piped());
+        // Its own process group, so a timeout also stops whatever the client started.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                FetchError::ClientMissing {
+                    program: program.to_owned(),
+                    detail: e.to_string(),
+                    install,
                 }
-                _ => FetchError::Tool(format!("cannot start `{program}`: {e}.")),
-            })?;
+            }
+            _ => FetchError::Tool(format!("cannot start `{program}`: {e}.")),
+        })?;
         let stdout = child.stdout.take().map(read_all_in_thread);
         let stderr = child.stderr.take().map(read_all_in_thread);
         let deadline = Instant::now() + self.timeout;
@@ -482,9 +502,7 @@ impl Fetcher {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
-                    // Best effort: the child may have exited between the two calls.
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     return Err(FetchError::Unavailable(format!(
                         "`{program} {}` took longer than {} s and was stopped.",
                         args.first().copied().unwrap_or_default(),
@@ -508,6 +526,20 @@ impl Fetcher {
             stderr: join(stderr),
         })
     }
+}
+
+/// Kills the child and its process group. Best effort: it may have exited meanwhile.
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pgid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) takes no pointers; the group is the one the child leads, created
+        // by `process_group(0)` at spawn and not yet reaped, so its id is not reused.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 struct RunOutput {

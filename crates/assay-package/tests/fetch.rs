@@ -167,6 +167,19 @@ fn has_client(program: &str, args: &[&str]) -> bool {
     ok
 }
 
+/// An executable `sh` script in `dir`, returned as a program path.
+fn shell_script(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    let status = Command::new("chmod")
+        .arg("+x")
+        .arg(&path)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    path.to_string_lossy().into_owned()
+}
+
 fn has_npm() -> bool {
     has_client("npm", &["--version"])
 }
@@ -441,6 +454,25 @@ fn pypi_fetches_sdist_and_wheel() {
 }
 
 #[test]
+fn pypi_index_is_discovered_from_pip() {
+    if !has_pip() {
+        return;
+    }
+    let index = pypi_index();
+    // pip is configured through its environment here; the fetcher is told nothing.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = format!("PIP_INDEX_URL={index}/simple exec python3 \"$@\"");
+    let fetcher = Fetcher {
+        python_program: shell_script(&dir, "python", &script),
+        ..fetcher()
+    };
+    let fetched = fetcher
+        .fetch(&purl("pkg:pypi/demo-pkg@1.0"))
+        .expect("fetched");
+    assert_eq!(fetched.artifacts.len(), 2);
+}
+
+#[test]
 fn pypi_resolves_latest_final_release_with_sdist_only() {
     if !has_pip() {
         return;
@@ -542,18 +574,12 @@ fn pip_missing_is_client_missing() {
 }
 
 #[test]
-fn client_timeout_kills_the_child() {
+fn client_timeout_kills_the_child_and_what_it_started() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let slow = dir.path().join("slow-npm");
-    std::fs::write(&slow, "#!/bin/sh\nsleep 30\n").expect("script");
-    let status = Command::new("chmod")
-        .arg("+x")
-        .arg(&slow)
-        .status()
-        .expect("chmod");
-    assert!(status.success());
+    let pid_file = dir.path().join("grandchild.pid");
+    let body = format!("sleep 30 &\necho $! > {}\nwait", pid_file.display());
     let fetcher = Fetcher {
-        npm_program: slow.to_string_lossy().into_owned(),
+        npm_program: shell_script(&dir, "slow-npm", &body),
         timeout: Duration::from_millis(300),
         ..Fetcher::default()
     };
@@ -568,6 +594,14 @@ fn client_timeout_kills_the_child() {
     );
     assert_eq!(e.code(), "registry_unavailable", "{e}");
     assert!(e.to_string().contains("took longer"), "{e}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the script started its child");
+    thread::sleep(Duration::from_millis(100));
+    // Gone, or a zombie waiting for init to reap it.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "still running: {stat}"
+    );
 }
 
 /// Opt-in: `ASSAY_LIVE_REGISTRY_TESTS=1` fetches real packages through the default clients.
