@@ -274,40 +274,37 @@ fn assert_one_tarball(fetched: &Fetched, filename: &str) {
     assert_eq!(&artifact.bytes[..2], &[0x1f, 0x8b], "a gzip file");
 }
 
+/// A pinned version, the latest when none is given, and a scoped package.
 #[test]
-fn npm_fetches_the_given_version() {
+fn npm_fetches_one_tarball() {
     let Some(fetcher) = npm_test_fetcher() else {
         return;
     };
-    let fetched = fetcher
-        .fetch(&purl("pkg:npm/demo-pkg@1.0.0"))
-        .expect("fetched");
-    assert_eq!(fetched.name, "demo-pkg");
-    assert_eq!(fetched.version, "1.0.0");
-    assert_one_tarball(&fetched, "demo-pkg-1.0.0.tgz");
-}
-
-#[test]
-fn npm_resolves_latest_when_no_version() {
-    let Some(fetcher) = npm_test_fetcher() else {
-        return;
-    };
-    let fetched = fetcher.fetch(&purl("pkg:npm/demo-pkg")).expect("fetched");
-    assert_eq!(fetched.version, "1.1.0");
-    assert_one_tarball(&fetched, "demo-pkg-1.1.0.tgz");
-}
-
-#[test]
-fn npm_fetches_a_scoped_package() {
-    let Some(fetcher) = npm_test_fetcher() else {
-        return;
-    };
-    let fetched = fetcher
-        .fetch(&purl("pkg:npm/%40demo/scoped"))
-        .expect("fetched");
-    assert_eq!(fetched.name, "@demo/scoped");
-    assert_eq!(fetched.version, "2.0.0");
-    assert_one_tarball(&fetched, "demo-scoped-2.0.0.tgz");
+    for (p, name, version, tarball) in [
+        (
+            "pkg:npm/demo-pkg@1.0.0",
+            "demo-pkg",
+            "1.0.0",
+            "demo-pkg-1.0.0.tgz",
+        ),
+        (
+            "pkg:npm/demo-pkg",
+            "demo-pkg",
+            "1.1.0",
+            "demo-pkg-1.1.0.tgz",
+        ),
+        (
+            "pkg:npm/%40demo/scoped",
+            "@demo/scoped",
+            "2.0.0",
+            "demo-scoped-2.0.0.tgz",
+        ),
+    ] {
+        let fetched = fetcher.fetch(&purl(p)).expect("fetched");
+        assert_eq!(fetched.name, name, "{p}");
+        assert_eq!(fetched.version, version, "{p}");
+        assert_one_tarball(&fetched, tarball);
+    }
 }
 
 #[test]
