@@ -254,19 +254,17 @@ fn npm_test_fetcher() -> Option<Fetcher> {
     })
 }
 
+fn filenames(fetched: &Fetched) -> Vec<&str> {
+    fetched
+        .artifacts
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect()
+}
+
 fn assert_one_tarball(fetched: &Fetched, filename: &str) {
-    assert_eq!(
-        fetched.artifacts.len(),
-        1,
-        "{:?}",
-        fetched
-            .artifacts
-            .iter()
-            .map(|a| &a.filename)
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(filenames(fetched), [filename]);
     let artifact = &fetched.artifacts[0];
-    assert_eq!(artifact.filename, filename);
     assert_eq!(
         artifact.sha256,
         hex::encode(Sha256::digest(&artifact.bytes))
@@ -436,11 +434,7 @@ fn pypi_fetches_sdist_and_wheel() {
         .expect("fetched");
     assert_eq!(fetched.name, "demo-pkg");
     assert_eq!(fetched.version, "1.0");
-    let names: Vec<_> = fetched
-        .artifacts
-        .iter()
-        .map(|a| a.filename.as_str())
-        .collect();
+    let names = filenames(&fetched);
     assert_eq!(
         names,
         ["demo_pkg-1.0.tar.gz", "demo_pkg-1.0-py3-none-any.whl"]
@@ -479,11 +473,7 @@ fn pypi_resolves_latest_final_release_with_sdist_only() {
         .fetch(&purl("pkg:pypi/demo-pkg"))
         .expect("fetched");
     assert_eq!(fetched.version, "1.1");
-    let names: Vec<_> = fetched
-        .artifacts
-        .iter()
-        .map(|a| a.filename.as_str())
-        .collect();
+    let names = filenames(&fetched);
     assert_eq!(names, ["demo_pkg-1.1.tar.gz"]);
 }
 
@@ -616,11 +606,7 @@ fn live_registries() {
     let fetched = fetcher
         .fetch(&purl("pkg:pypi/requests@2.31.0"))
         .expect("requests");
-    let names: Vec<_> = fetched
-        .artifacts
-        .iter()
-        .map(|a| a.filename.as_str())
-        .collect();
+    let names = filenames(&fetched);
     assert_eq!(
         names,
         ["requests-2.31.0.tar.gz", "requests-2.31.0-py3-none-any.whl"]
