@@ -417,7 +417,13 @@ impl<'l> Extractor<'l> {
                 0o120_000 => {
                     let mut target = Vec::new();
                     // The target is the entry's content; a short read only shortens the message.
-                    let _ = (&mut file).take(1024).read_to_end(&mut target);
+                    let _ = if file.compression() == zip::CompressionMethod::Deflated {
+                        flate2::read::DeflateDecoder::new(&mut file)
+                            .take(1024)
+                            .read_to_end(&mut target)
+                    } else {
+                        (&mut file).take(1024).read_to_end(&mut target)
+                    };
                     Kind::Link {
                         target: String::from_utf8_lossy(&target).into_owned(),
                         hard: false,

@@ -366,6 +366,22 @@ fn symlinks_and_hardlinks_are_not_followed() {
     let x = extract("link.zip", &zip_link);
     assert!(x.files.is_empty());
     assert!(finding(&x, "archive-link").message.contains(".ssh/id_rsa"));
+
+    // As a zip library writes it: the target deflated.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    writer
+        .add_symlink("pkg/cfg", "/etc/shadow", options)
+        .expect("symlink");
+    let x = extract("link.zip", &writer.finish().expect("zip").into_inner());
+    assert!(x.files.is_empty());
+    let f = finding(&x, "archive-link");
+    assert!(
+        f.message.contains("symbolic link to `/etc/shadow`"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
