@@ -1,6 +1,18 @@
 //! Extracting archives in memory under limits, reporting every hostile entry as a finding.
+//!
+//! Nothing is written to disk and no link is followed: a package is untrusted bytes. Every
+//! decompressed byte passes through a meter that stops extraction once the archive expands
+//! more than [`Limits::max_ratio`] times the compressed bytes read so far, or the whole
+//! artifact past [`Limits::max_total_bytes`], so a bomb is caught after a few megabytes
+//! instead of after gigabytes. Entries are read through `take(limit + 1)`, so a header that
+//! lies about its size cannot make us allocate more than the per-file limit.
 
-use crate::{Ecosystem, Finding};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Cursor, Read};
+use std::rc::Rc;
+
+use crate::{Ecosystem, Finding, Severity};
 
 /// Bounds on what one artifact may expand to.
 #[derive(Debug, Clone)]
@@ -26,6 +38,18 @@ impl Default for Limits {
     }
 }
 
+/// The ratio is judged only past this many expanded bytes: small, very regular files (a
+/// license, a lockfile) legitimately compress far beyond any sane ratio.
+const RATIO_GRACE_BYTES: u64 = 1 << 20;
+
+/// Findings of one rule listed before they are summarised in one more finding.
+pub const MAX_FINDINGS_PER_RULE: usize = 20;
+
+/// Separates an outer archive's entry path from a path inside it: `lib/x.jar!/a/B.class`.
+pub const NESTED_SEPARATOR: &str = "!/";
+
+const SNIPPET_CHARS: usize = 200;
+
 /// One regular file from an archive, its path normalised (`/`-separated, relative).
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -44,27 +68,762 @@ pub struct Extracted {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("TODO")]
+    /// The archive cannot be read; the text is the whole message and names the file.
+    #[error("{0}")]
     Corrupt(String),
+    #[error("`{filename}` is not an archive assay can open: the supported formats are .tgz/.tar.gz, .tar, .tar.bz2 and .zip/.whl/.egg/.jar.")]
+    Unsupported { filename: String },
 }
 
 impl ArchiveError {
-    /// `invalid_archive`.
+    /// `invalid_archive` or `unsupported_archive`.
     pub fn code(&self) -> &'static str {
-        "invalid_archive"
+        match self {
+            ArchiveError::Corrupt(_) => "invalid_archive",
+            ArchiveError::Unsupported { .. } => "unsupported_archive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    TarGz,
+    Tar,
+    TarBz2,
+    Zip,
+}
+
+impl Format {
+    fn from_name(filename: &str) -> Option<Format> {
+        let name = filename.to_ascii_lowercase();
+        let ends = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
+        if ends(&[".tgz", ".tar.gz"]) {
+            Some(Format::TarGz)
+        } else if ends(&[".tar.bz2", ".tbz2", ".tbz"]) {
+            Some(Format::TarBz2)
+        } else if ends(&[".tar"]) {
+            Some(Format::Tar)
+        } else if ends(&[".zip", ".whl", ".egg", ".jar"]) {
+            Some(Format::Zip)
+        } else {
+            None
+        }
+    }
+
+    fn sniff(bytes: &[u8]) -> Option<Format> {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Format::TarGz)
+        } else if bytes.starts_with(b"BZh") {
+            Some(Format::TarBz2)
+        } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            Some(Format::Zip)
+        } else if bytes.get(257..262) == Some(b"ustar") {
+            Some(Format::Tar)
+        } else {
+            None
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Format::TarGz => "gzip-compressed tar",
+            Format::Tar => "tar",
+            Format::TarBz2 => "bzip2-compressed tar",
+            Format::Zip => "zip",
+        }
     }
 }
 
 /// Extracts `bytes`, whose format is told by `filename` (`.tgz`, `.tar.gz`, `.zip`, `.whl`, ...)
 /// or sniffed from the magic bytes.
 pub fn extract(filename: &str, bytes: &[u8], limits: &Limits) -> Result<Extracted, ArchiveError> {
-    let _ = (filename, bytes, limits);
-    Ok(Extracted::default())
+    let format = Format::from_name(filename)
+        .or_else(|| Format::sniff(bytes))
+        .ok_or_else(|| ArchiveError::Unsupported {
+            filename: filename.to_owned(),
+        })?;
+    if bytes.is_empty() {
+        return Err(ArchiveError::Corrupt(format!(
+            "`{filename}` is empty, not a {} archive.",
+            format.label()
+        )));
+    }
+    let mut extractor = Extractor {
+        limits,
+        out: Extracted::default(),
+        entries: 0,
+        total: Rc::new(Cell::new(0)),
+        seen: HashSet::new(),
+        seen_folded: HashMap::new(),
+        rule_counts: HashMap::new(),
+        stopped: false,
+    };
+    extractor.archive(filename, "", format, bytes, 0)?;
+    Ok(extractor.finish())
 }
 
-/// npm when `package/package.json` is present; PyPI for `PKG-INFO`, `setup.py` or
-/// `*.dist-info/METADATA`.
+/// Why the meter stopped a stream.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Ratio { out: u64, input: u64 },
+    Total,
+}
+
+/// Counts the compressed bytes a decoder has consumed.
+struct CountingReader<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Meters decompressed bytes against the ratio and the artifact's total, failing the read
+/// (and recording why) once either is exceeded.
+struct Meter<R> {
+    inner: R,
+    /// Compressed bytes behind what was produced so far.
+    input: Rc<Cell<u64>>,
+    out: u64,
+    total: Rc<Cell<u64>>,
+    stop: Rc<Cell<Option<Stop>>>,
+    max_ratio: u64,
+    max_total: u64,
+}
+
+impl<R: Read> Read for Meter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        self.total.set(self.total.get() + n as u64);
+        let input = self.input.get().max(1);
+        let stop = if self.total.get() > self.max_total {
+            Some(Stop::Total)
+        } else if self.out > RATIO_GRACE_BYTES && self.out / input >= self.max_ratio {
+            Some(Stop::Ratio {
+                out: self.out,
+                input,
+            })
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            self.stop.set(Some(stop));
+            return Err(io::Error::other("extraction limit reached"));
+        }
+        Ok(n)
+    }
+}
+
+struct Extractor<'l> {
+    limits: &'l Limits,
+    out: Extracted,
+    /// Entries of every kind seen in all archives, nested ones included.
+    entries: usize,
+    total: Rc<Cell<u64>>,
+    seen: HashSet<String>,
+    /// Lowercased path to the first path with that spelling.
+    seen_folded: HashMap<String, String>,
+    rule_counts: HashMap<&'static str, (Severity, usize)>,
+    stopped: bool,
+}
+
+/// What an entry is, whatever the format.
+enum Kind {
+    File,
+    Dir,
+    Link { target: String, hard: bool },
+    Special(&'static str),
+}
+
+impl<'l> Extractor<'l> {
+    fn meter<R: Read>(
+        &self,
+        inner: R,
+        input: Rc<Cell<u64>>,
+        stop: Rc<Cell<Option<Stop>>>,
+    ) -> Meter<R> {
+        Meter {
+            inner,
+            input,
+            out: 0,
+            total: Rc::clone(&self.total),
+            stop,
+            max_ratio: self.limits.max_ratio,
+            max_total: self.limits.max_total_bytes,
+        }
+    }
+
+    fn archive(
+        &mut self,
+        filename: &str,
+        prefix: &str,
+        format: Format,
+        bytes: &[u8],
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        let consumed = Rc::new(Cell::new(0));
+        let counted = CountingReader {
+            inner: bytes,
+            count: Rc::clone(&consumed),
+        };
+        let stop = Rc::new(Cell::new(None));
+        match format {
+            Format::Tar => {
+                // Uncompressed: the input is the output, only the total applies.
+                let meter = self.meter(bytes, Rc::new(Cell::new(u64::MAX)), Rc::clone(&stop));
+                self.tar(filename, prefix, format, meter, &stop, depth)
+            }
+            Format::TarGz => {
+                let decoder = flate2::read::MultiGzDecoder::new(counted);
+                let meter = self.meter(decoder, consumed, Rc::clone(&stop));
+                self.tar(filename, prefix, format, meter, &stop, depth)
+            }
+            Format::TarBz2 => {
+                let decoder = bzip2::read::MultiBzDecoder::new(counted);
+                let meter = self.meter(decoder, consumed, Rc::clone(&stop));
+                self.tar(filename, prefix, format, meter, &stop, depth)
+            }
+            Format::Zip => self.zip(filename, prefix, bytes, depth),
+        }
+    }
+
+    fn tar<R: Read>(
+        &mut self,
+        filename: &str,
+        prefix: &str,
+        format: Format,
+        reader: R,
+        stop: &Rc<Cell<Option<Stop>>>,
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        let mut archive = tar::Archive::new(reader);
+        let mut read_any = false;
+        let entries = match archive.entries() {
+            Ok(entries) => entries,
+            Err(e) => return Err(corrupt(filename, format, &e)),
+        };
+        for entry in entries {
+            if self.stopped {
+                break;
+            }
+            let mut entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => return self.stream_error(filename, format, read_any, stop, &e),
+            };
+            read_any = true;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let header_type = entry.header().entry_type();
+            let kind = match header_type {
+                tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                tar::EntryType::Directory => Kind::Dir,
+                tar::EntryType::Symlink | tar::EntryType::Link => Kind::Link {
+                    target: entry
+                        .link_name_bytes()
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_default(),
+                    hard: header_type == tar::EntryType::Link,
+                },
+                tar::EntryType::Char => Kind::Special("character device"),
+                tar::EntryType::Block => Kind::Special("block device"),
+                tar::EntryType::Fifo => Kind::Special("named pipe"),
+                tar::EntryType::GNUSparse => Kind::Special("sparse file"),
+                _ => Kind::Special("special entry"),
+            };
+            let declared = entry.size();
+            let Some(path) = self.admit(prefix, &raw, kind, false) else {
+                continue;
+            };
+            match self.read_entry(&mut entry) {
+                Ok(Some(data)) if (data.len() as u64) < declared => {
+                    self.finding(
+                        "archive-corrupt",
+                        Severity::Medium,
+                        format!("The entry `{path}` claims {declared} bytes but the archive ends after {}; it was left out.", data.len()),
+                        Some(path),
+                        &raw,
+                    );
+                }
+                Ok(Some(data)) => self.keep(path, data, depth),
+                Ok(None) => self.too_large(path, &raw),
+                Err(e) => return self.stream_error(filename, format, true, stop, &e),
+            }
+        }
+        Ok(())
+    }
+
+    /// An I/O error while reading a stream: a limit, a corrupt archive, or a damaged end.
+    fn stream_error(
+        &mut self,
+        filename: &str,
+        format: Format,
+        read_any: bool,
+        stop: &Rc<Cell<Option<Stop>>>,
+        e: &io::Error,
+    ) -> Result<(), ArchiveError> {
+        if let Some(why) = stop.get() {
+            self.limit_hit(why, filename);
+            return Ok(());
+        }
+        if !read_any {
+            return Err(corrupt(filename, format, e));
+        }
+        self.out.truncated = true;
+        self.finding(
+            "archive-corrupt",
+            Severity::Medium,
+            format!("The archive `{filename}` is damaged and was read only up to this point: {e}."),
+            Some(filename.to_owned()),
+            "",
+        );
+        Ok(())
+    }
+
+    fn zip(
+        &mut self,
+        filename: &str,
+        prefix: &str,
+        bytes: &[u8],
+        depth: u32,
+    ) -> Result<(), ArchiveError> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|e| corrupt(filename, Format::Zip, &e))?;
+        let archive_out_start = self.total.get();
+        for i in 0..archive.len() {
+            if self.stopped {
+                break;
+            }
+            let mut file = match archive.by_index_raw(i) {
+                Ok(file) => file,
+                Err(e) => {
+                    self.finding(
+                        "archive-corrupt",
+                        Severity::Medium,
+                        format!("Entry {i} of `{filename}` cannot be read: {e}."),
+                        Some(filename.to_owned()),
+                        "",
+                    );
+                    continue;
+                }
+            };
+            let raw = file.name().to_owned();
+            let mode = file.unix_mode().unwrap_or(0);
+            let kind = match mode & 0o170_000 {
+                0o120_000 => {
+                    let mut target = Vec::new();
+                    // The target is the entry's content; a short read only shortens the message.
+                    let _ = if file.compression() == zip::CompressionMethod::Deflated {
+                        flate2::read::DeflateDecoder::new(&mut file)
+                            .take(1024)
+                            .read_to_end(&mut target)
+                    } else {
+                        (&mut file).take(1024).read_to_end(&mut target)
+                    };
+                    Kind::Link {
+                        target: String::from_utf8_lossy(&target).into_owned(),
+                        hard: false,
+                    }
+                }
+                0o020_000 => Kind::Special("character device"),
+                0o060_000 => Kind::Special("block device"),
+                0o010_000 => Kind::Special("named pipe"),
+                0o140_000 => Kind::Special("socket"),
+                _ if file.is_dir() => Kind::Dir,
+                _ => Kind::File,
+            };
+            let Some(path) = self.admit(prefix, &raw, kind, true) else {
+                continue;
+            };
+            let method = file.compression();
+            if file.encrypted()
+                || !matches!(
+                    method,
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                )
+            {
+                let why = if file.encrypted() {
+                    "is encrypted".to_owned()
+                } else {
+                    format!("uses the compression method {method}, which assay does not read")
+                };
+                self.finding(
+                    "archive-unreadable-entry",
+                    Severity::Medium,
+                    format!("The entry `{path}` {why}, so it cannot be checked."),
+                    Some(path),
+                    &raw,
+                );
+                continue;
+            }
+            let stop = Rc::new(Cell::new(None));
+            let consumed = Rc::new(Cell::new(0));
+            let counted = CountingReader {
+                inner: &mut file,
+                count: Rc::clone(&consumed),
+            };
+            let decoder: Box<dyn Read + '_> = if method == zip::CompressionMethod::Deflated {
+                Box::new(flate2::read::DeflateDecoder::new(counted))
+            } else {
+                Box::new(counted)
+            };
+            let mut meter = self.meter(decoder, consumed, Rc::clone(&stop));
+            let result = self.read_entry(&mut meter);
+            match result {
+                Ok(Some(data)) => self.keep(path, data, depth),
+                Ok(None) => self.too_large(path, &raw),
+                Err(e) => match stop.get() {
+                    Some(why) => self.limit_hit(why, filename),
+                    None => self.finding(
+                        "archive-corrupt",
+                        Severity::Medium,
+                        format!("The entry `{path}` in `{filename}` cannot be decompressed: {e}."),
+                        Some(path),
+                        &raw,
+                    ),
+                },
+            }
+            // Many entries that each stay under the ratio can still add up to a bomb.
+            let archive_out = self.total.get() - archive_out_start;
+            if !self.stopped
+                && archive_out > RATIO_GRACE_BYTES
+                && archive_out / (bytes.len() as u64).max(1) >= self.limits.max_ratio
+            {
+                self.limit_hit(
+                    Stop::Ratio {
+                        out: archive_out,
+                        input: bytes.len() as u64,
+                    },
+                    filename,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an entry's path and kind; returns its normalised path when it is a regular file
+    /// to read, after recording a finding for anything hostile.
+    fn admit(
+        &mut self,
+        prefix: &str,
+        raw: &str,
+        kind: Kind,
+        backslash_is_separator: bool,
+    ) -> Option<String> {
+        self.entries += 1;
+        if self.entries > self.limits.max_files {
+            self.out.truncated = true;
+            self.stopped = true;
+            self.finding(
+                "archive-too-many-files",
+                Severity::High,
+                format!(
+                    "The package has more than {} entries; extraction stopped there.",
+                    self.limits.max_files
+                ),
+                None,
+                "",
+            );
+            return None;
+        }
+        let path = match normalise(raw, backslash_is_separator) {
+            Ok(path) if path.is_empty() => return None,
+            Ok(path) => format!("{prefix}{path}"),
+            Err(hostile) => {
+                let shown = format!("{prefix}{raw}");
+                let (rule, message) = match hostile {
+                    HostilePath::Traversal { via_backslash } => (
+                        "archive-path-traversal",
+                        format!(
+                            "The entry `{shown}` climbs out of the package with `..`{}; it was not extracted.",
+                            if via_backslash { " (written with backslashes)" } else { "" }
+                        ),
+                    ),
+                    HostilePath::Absolute => (
+                        "archive-absolute-path",
+                        format!("The entry `{shown}` has an absolute path; it was not extracted."),
+                    ),
+                };
+                self.finding(rule, Severity::High, message, Some(shown), raw);
+                return None;
+            }
+        };
+        match kind {
+            Kind::File => {}
+            Kind::Dir => return None,
+            Kind::Link { target, hard } => {
+                let what = if hard {
+                    "a hard link"
+                } else {
+                    "a symbolic link"
+                };
+                self.finding(
+                    "archive-link",
+                    Severity::Medium,
+                    format!(
+                        "The entry `{path}` is {what} to `{}`; it was not followed.",
+                        escape(&target)
+                    ),
+                    Some(path),
+                    raw,
+                );
+                return None;
+            }
+            Kind::Special(what) => {
+                self.finding(
+                    "archive-special-file",
+                    Severity::High,
+                    format!("The entry `{path}` is a {what}, which a package never needs; it was not extracted."),
+                    Some(path),
+                    raw,
+                );
+                return None;
+            }
+        }
+        if self.seen.contains(&path) {
+            self.finding(
+                "archive-duplicate-name",
+                Severity::Medium,
+                format!("The entry `{path}` appears more than once; an extractor would overwrite the first copy with this one, which was left out."),
+                Some(path),
+                raw,
+            );
+            return None;
+        }
+        let folded = path.to_lowercase();
+        if let Some(first) = self.seen_folded.get(&folded) {
+            let message = format!(
+                "The entry `{path}` differs from `{first}` only in letter case; on a case-insensitive file system one overwrites the other. It was left out."
+            );
+            self.finding(
+                "archive-case-collision",
+                Severity::Low,
+                message,
+                Some(path),
+                raw,
+            );
+            return None;
+        }
+        self.seen.insert(path.clone());
+        self.seen_folded.insert(folded, path.clone());
+        Some(path)
+    }
+
+    /// The entry's bytes, `None` when over the per-file limit; an error when a limit or
+    /// corruption stopped the stream.
+    fn read_entry<R: Read>(&self, reader: &mut R) -> io::Result<Option<Vec<u8>>> {
+        let mut data = Vec::new();
+        reader
+            .take(self.limits.max_file_bytes + 1)
+            .read_to_end(&mut data)?;
+        if data.len() as u64 > self.limits.max_file_bytes {
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+
+    fn too_large(&mut self, path: String, raw: &str) {
+        self.finding(
+            "archive-file-too-large",
+            Severity::Medium,
+            format!(
+                "The entry `{path}` is larger than the per-file limit of {} bytes; it was skipped.",
+                self.limits.max_file_bytes
+            ),
+            Some(path),
+            raw,
+        );
+    }
+
+    /// Keeps a regular file, opening it first when it is itself an archive.
+    fn keep(&mut self, path: String, data: Vec<u8>, depth: u32) {
+        if let Some(format) = Format::from_name(&path) {
+            if depth < self.limits.max_depth {
+                let prefix = format!("{path}{NESTED_SEPARATOR}");
+                if let Err(e) = self.archive(&path, &prefix, format, &data, depth + 1) {
+                    self.finding(
+                        "archive-nested-unreadable",
+                        Severity::Info,
+                        format!("The archive `{path}` inside the package cannot be opened: {e}"),
+                        Some(path.clone()),
+                        "",
+                    );
+                }
+            } else {
+                self.finding(
+                    "archive-nesting-too-deep",
+                    Severity::Medium,
+                    format!(
+                        "The archive `{path}` is nested more than {} levels deep and was not opened.",
+                        self.limits.max_depth
+                    ),
+                    Some(path.clone()),
+                    "",
+                );
+            }
+        }
+        self.out.files.push(Entry { path, data });
+    }
+
+    fn limit_hit(&mut self, why: Stop, filename: &str) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.out.truncated = true;
+        let message = match why {
+            Stop::Ratio { out, input } => format!(
+                "The archive `{filename}` expands more than {} times ({out} bytes from {input}), the mark of a decompression bomb; extraction stopped.",
+                self.limits.max_ratio
+            ),
+            Stop::Total => format!(
+                "The package expands to more than {} bytes; extraction stopped.",
+                self.limits.max_total_bytes
+            ),
+        };
+        self.finding(
+            "archive-bomb",
+            Severity::High,
+            message,
+            Some(filename.to_owned()),
+            "",
+        );
+    }
+
+    fn finding(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        message: String,
+        file: Option<String>,
+        raw: &str,
+    ) {
+        let count = &mut self.rule_counts.entry(rule).or_insert((severity, 0)).1;
+        *count += 1;
+        if *count > MAX_FINDINGS_PER_RULE {
+            return;
+        }
+        self.out.findings.push(Finding {
+            rule: rule.to_owned(),
+            severity,
+            message,
+            file,
+            line: None,
+            snippet: (!raw.is_empty()).then(|| escape(raw)),
+        });
+    }
+
+    fn finish(mut self) -> Extracted {
+        let mut summaries: Vec<_> = self
+            .rule_counts
+            .iter()
+            .filter(|(_, (_, count))| *count > MAX_FINDINGS_PER_RULE)
+            .map(|(rule, (severity, count))| Finding {
+                rule: (*rule).to_owned(),
+                severity: *severity,
+                message: format!(
+                    "{} more entries broke the rule `{rule}`; only the first {MAX_FINDINGS_PER_RULE} are listed.",
+                    count - MAX_FINDINGS_PER_RULE
+                ),
+                file: None,
+                line: None,
+                snippet: None,
+            })
+            .collect();
+        summaries.sort_by(|a, b| a.rule.cmp(&b.rule));
+        self.out.findings.extend(summaries);
+        self.out
+    }
+}
+
+fn corrupt(filename: &str, format: Format, e: &dyn std::fmt::Display) -> ArchiveError {
+    ArchiveError::Corrupt(format!(
+        "`{filename}` is not a valid {} archive: {e}.",
+        format.label()
+    ))
+}
+
+enum HostilePath {
+    Traversal { via_backslash: bool },
+    Absolute,
+}
+
+/// `/`-separated and relative, `.` and empty segments dropped; `..` and absolute paths are
+/// refused rather than resolved.
+fn normalise(raw: &str, backslash_is_separator: bool) -> Result<String, HostilePath> {
+    let unified = if backslash_is_separator {
+        raw.replace('\\', "/")
+    } else {
+        raw.to_owned()
+    };
+    let bytes = unified.as_bytes();
+    let drive_letter = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if unified.starts_with('/') || drive_letter {
+        return Err(HostilePath::Absolute);
+    }
+    let mut segments = Vec::new();
+    for segment in unified.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                return Err(HostilePath::Traversal {
+                    via_backslash: raw.contains('\\'),
+                })
+            }
+            s => segments.push(s),
+        }
+    }
+    Ok(segments.join("/"))
+}
+
+/// Control characters escaped, at most [`SNIPPET_CHARS`] characters.
+fn escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().take(SNIPPET_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// npm when a `package.json` sits at the top of the single top-level directory (classically
+/// `package/`) or at the root; PyPI for `PKG-INFO`, `setup.py` or `pyproject.toml` there, or a
+/// wheel's `*.dist-info/METADATA`. Files of nested archives are not considered.
 pub fn detect_ecosystem(files: &[Entry]) -> Option<Ecosystem> {
-    let _ = files;
-    None
+    let outer = || files.iter().filter(|f| !f.path.contains(NESTED_SEPARATOR));
+    let mut tops = outer().map(|f| f.path.split('/').next().unwrap_or_default());
+    let first_top = tops.next()?;
+    let single_dir =
+        tops.all(|t| t == first_top) && outer().all(|f| f.path.len() > first_top.len());
+    let at_top = |name: &str| {
+        outer().any(|f| {
+            f.path == name
+                || (single_dir
+                    && f.path
+                        .strip_prefix(first_top)
+                        .and_then(|r| r.strip_prefix('/'))
+                        == Some(name))
+        })
+    };
+    let wheel = outer().any(|f| {
+        f.path
+            .strip_suffix("/METADATA")
+            .is_some_and(|dir| dir.ends_with(".dist-info") && !dir.contains('/'))
+    });
+    if wheel || at_top("PKG-INFO") {
+        Some(Ecosystem::Pypi)
+    } else if at_top("package.json") {
+        Some(Ecosystem::Npm)
+    } else if at_top("setup.py") || at_top("pyproject.toml") {
+        Some(Ecosystem::Pypi)
+    } else {
+        None
+    }
 }
