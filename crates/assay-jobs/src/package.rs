@@ -30,15 +30,11 @@ pub struct PackageConfig {
 impl Default for PackageConfig {
     fn default() -> Self {
         PackageConfig {
-            fetcher: Fetcher {
-                npm_registry: None,
-                pypi_index: None,
-                timeout: Duration::from_secs(300),
-            },
+            fetcher: Fetcher::default(),
             limits: Limits::default(),
             timeout: Duration::from_secs(30 * 60),
             dedup_window: Duration::from_secs(24 * 3600),
-            max_artifact_bytes: 200 << 20,
+            max_artifact_bytes: assay_package::fetch::DEFAULT_MAX_ARTIFACT_BYTES,
         }
     }
 }

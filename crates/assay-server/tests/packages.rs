@@ -161,7 +161,7 @@ async fn a_purl_is_queued_with_its_position_and_deduplicated_unless_forced() {
     let first: Value = r.json().await.unwrap();
     let id = first["task_id"].as_str().unwrap();
     assert_eq!(first["status"], "queued");
-    assert_eq!(first["queue_position"], 1);
+    assert_eq!(first["queue_position"], 0, "nothing is ahead of it");
     assert_eq!(first["purl"], "pkg:pypi/django@5.0");
     assert_eq!(first["status_url"], format!("/api/v1/task/{id}/"));
     assert_eq!(first["result_url"], format!("/api/v1/analyze/{id}/"));
@@ -190,7 +190,7 @@ async fn a_purl_is_queued_with_its_position_and_deduplicated_unless_forced() {
     assert_eq!(forced.status(), StatusCode::ACCEPTED);
     let forced: Value = forced.json().await.unwrap();
     assert_ne!(forced["task_id"], id);
-    assert_eq!(forced["queue_position"], 2);
+    assert_eq!(forced["queue_position"], 1);
 
     let pending = app
         .get(&format!("/api/v1/analyze/{id}/"), &app.alice)

@@ -179,7 +179,8 @@ fn registry(config: &Config, blobs: Option<BlobStore>, circles_mode: CirclesMode
             fetcher: Fetcher {
                 npm_registry: config.npm_registry.clone(),
                 pypi_index: config.pypi_index.clone(),
-                ..PackageConfig::default().fetcher
+                max_artifact_bytes: config.package_max_bytes,
+                ..Fetcher::default()
             },
             timeout: Duration::from_secs(config.package_timeout_secs),
             dedup_window: Duration::from_secs(config.package_dedup_secs),
