@@ -76,9 +76,14 @@ const STORES: &[(&str, Severity, &str)] = &[
         "cloud or Git credentials",
     ),
     (
-        r"(?i)(?:^|[/\\~])\.npmrc$|(?:^|[/\\~])\.pypirc$|(?:^|[/\\~])\.netrc$|\.yarnrc|(?:^|[/\\])\.npmrc\b",
+        r"(?i)(?:^|[/\\~])\.npmrc\b|(?:^|[/\\~])\.pypirc\b|\.yarnrc",
         Severity::Medium,
-        "package-registry or netrc credentials",
+        "package-registry credentials",
+    ),
+    (
+        r"(?i)(?:^|[/\\~])[._]netrc$",
+        Severity::Low,
+        "netrc credentials, which HTTP clients read by design",
     ),
     (
         r"(?i)^/etc/(?:passwd|shadow)$|/etc/shadow",
@@ -176,7 +181,8 @@ mod tests {
         let hits = |t: &str| STORE_SET.matches(t).iter().next();
         assert_eq!(hits("~/.ssh/id_rsa"), Some(0));
         assert_eq!(hits(".aws/credentials"), Some(1));
-        assert_eq!(hits("/etc/passwd"), Some(4));
+        assert_eq!(hits("/etc/passwd"), Some(5));
+        assert_eq!(hits(".netrc"), Some(4));
         assert_eq!(hits("the password is wrong"), None);
         assert_eq!(hits("npmrc"), None);
     }

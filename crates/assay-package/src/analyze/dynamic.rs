@@ -2,7 +2,7 @@
 //! `__import__` of a computed name, and unpickling or unmarshalling embedded blobs.
 
 use super::obfuscation::is_decode;
-use super::syntax::{Arg, Facts, Lang};
+use super::syntax::{Arg, Call, Facts, Lang};
 use super::{FileCtx, Sink};
 use crate::Severity;
 
@@ -38,7 +38,7 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
             callee,
             "marshal.loads" | "pickle.loads" | "cPickle.loads" | "dill.loads"
         ) {
-            let embedded = call.first_str().is_some() || contains_decode(facts, call);
+            let embedded = call.first_str().is_some() || decodes_literal(facts, call);
             if embedded {
                 sink.add(
                     "unsafe-deserialization",
@@ -65,11 +65,20 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
         if !is_dynamic(ctx.lang, callee) {
             continue;
         }
-        if contains_decode(facts, call) {
+        if decodes_literal(facts, call) {
             sink.add(
                 "eval-decoded",
                 Severity::Critical,
-                format!("Runs code decoded at run time with `{callee}`, the shape of an obfuscated loader."),
+                format!("Runs code decoded from a literal with `{callee}`, the shape of an obfuscated loader."),
+                call.span,
+            );
+            continue;
+        }
+        if decodes(facts, call) {
+            sink.add(
+                "eval-decoded",
+                Severity::High,
+                format!("Runs code decoded at run time with `{callee}`."),
                 call.span,
             );
             continue;
@@ -97,10 +106,18 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
     }
 }
 
-/// Whether a decoding call sits inside this call's arguments: `eval(atob(...))`.
-fn contains_decode(facts: &Facts, call: &super::syntax::Call) -> bool {
+/// Whether a decoding call sits inside this call's arguments: `eval(atob(x))`.
+fn decodes(facts: &Facts, call: &Call) -> bool {
     facts
         .calls
         .iter()
         .any(|c| call.span.contains(&c.span) && is_decode(&c.callee))
+}
+
+/// Whether a decoding call of a literal sits inside this call's arguments: `eval(atob('...'))`.
+fn decodes_literal(facts: &Facts, call: &Call) -> bool {
+    facts
+        .calls
+        .iter()
+        .any(|c| call.span.contains(&c.span) && c.decoded.is_some())
 }

@@ -6,7 +6,8 @@ use tree_sitter::{Node, Parser};
 
 use super::obfuscation::decode_call;
 use super::syntax::{
-    normalise_module, text, unescape, walk, Aliases, Arg, Call, EnvUse, Facts, Import, Lit, Span,
+    normalise_module, text, unescape, walk, Aliases, Arg, Call, EnvUse, Facts, Import, Lang, Lit,
+    Span,
 };
 
 /// A parser for JavaScript, or `None` when the grammar and library disagree (never expected).
@@ -20,8 +21,8 @@ pub(crate) fn parser() -> Option<Parser> {
 pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
     let tree = parser.parse(src, None)?;
     let mut facts = Facts::default();
-    let mut aliases = Aliases::default();
-    walk(&tree, |node, enter| {
+    let mut aliases = Aliases::new(Lang::Js);
+    walk(&tree, |node, _, enter| {
         if !enter {
             return;
         }

@@ -172,6 +172,7 @@ fn scan_file(pkg: &PackageCtx, file: &Entry, parsers: &mut Parsers) -> Vec<Findi
     }
     let src = String::from_utf8_lossy(&file.data);
     let mut sink = Sink::new(&file.path, &src);
+    sink.demote = is_test(&lower);
     match lang {
         Some(lang) => {
             let ctx = FileCtx {
@@ -201,6 +202,18 @@ fn is_bundle(lower: &str) -> bool {
         ]
         .iter()
         .any(|d| lower.starts_with(d) || lower.contains(&format!("/{d}")))
+}
+
+/// Test code runs only when someone runs the package's tests.
+fn is_test(lower: &str) -> bool {
+    let name = lower.rsplit('/').next().unwrap_or(lower);
+    lower
+        .split('/')
+        .any(|d| matches!(d, "test" | "tests" | "testing" | "__tests__" | "spec"))
+        || name.starts_with("test_")
+        || name.ends_with("_test.py")
+        || name.contains(".test.")
+        || name.contains(".spec.")
 }
 
 fn is_top_setup_py(lower: &str) -> bool {
@@ -295,6 +308,8 @@ pub(crate) struct Sink<'a> {
     /// The text spans refer to: the file, or the decoded text being rescanned.
     src: String,
     origin: Option<Origin>,
+    /// Weigh every finding one step lower (test files).
+    demote: bool,
     counts: HashMap<&'static str, usize>,
     findings: Vec<Finding>,
 }
@@ -305,6 +320,7 @@ impl<'a> Sink<'a> {
             file,
             src: src.to_owned(),
             origin: None,
+            demote: false,
             counts: HashMap::new(),
             findings: Vec::new(),
         }
@@ -332,6 +348,14 @@ impl<'a> Sink<'a> {
             .get(span.start..span.end.min(span.start + 4 * SNIPPET_CHARS))
             .or_else(|| self.src.get(span.start..))
             .map(escape_snippet);
+        let (severity, message) = if self.demote {
+            (
+                lower(severity),
+                format!("{message} (In test code, so weighed one step lower.)"),
+            )
+        } else {
+            (severity, message)
+        };
         let (line, message) = match &self.origin {
             Some(o) => (
                 o.line,
@@ -350,6 +374,16 @@ impl<'a> Sink<'a> {
             line: Some(line),
             snippet,
         });
+    }
+}
+
+/// One step lower, for findings in places that rarely run.
+pub(crate) fn lower(s: Severity) -> Severity {
+    match s {
+        Severity::Critical => Severity::High,
+        Severity::High => Severity::Medium,
+        Severity::Medium => Severity::Low,
+        Severity::Low | Severity::Info => Severity::Info,
     }
 }
 
@@ -394,5 +428,7 @@ mod tests {
         assert!(is_bundle("package/dist/index.js"));
         assert!(is_bundle("package/lodash.min.js"));
         assert!(!is_bundle("package/lib/index.js"));
+        assert!(is_test("numpy/lib/tests/test_io.py"));
+        assert!(!is_test("package/lib/contest.js"));
     }
 }

@@ -244,7 +244,8 @@ pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
         }
         let ip = host.parse::<Ipv4Addr>().ok();
         if let Some(ip) = ip {
-            let public = !(ip.is_private()
+            let public = !(ip.octets()[0] == 0
+                || ip.is_private()
                 || ip.is_loopback()
                 || ip.is_link_local()
                 || ip.is_unspecified()
@@ -252,7 +253,7 @@ pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
                 || ip.is_multicast());
             // A bare dotted quad is often a version number; only a whole-literal address or
             // one in a URL counts.
-            let bare_whole = scheme.is_none() && whole.len() + 2 >= text.trim().len();
+            let bare_whole = scheme.is_none() && whole == text.trim();
             if public && (scheme.is_some() || bare_whole) {
                 let severity = if scheme.is_some() {
                     Severity::Medium

@@ -162,14 +162,10 @@ pub(crate) fn shannon_entropy(s: &str) -> f64 {
 
 /// One step lower in build output, where these shapes are expected.
 fn weigh(ctx: &FileCtx, s: Severity) -> Severity {
-    if !ctx.bundle {
-        return s;
-    }
-    match s {
-        Severity::Critical => Severity::High,
-        Severity::High => Severity::Medium,
-        Severity::Medium => Severity::Low,
-        _ => Severity::Info,
+    if ctx.bundle {
+        super::lower(s)
+    } else {
+        s
     }
 }
 
@@ -271,7 +267,13 @@ fn literal(
         None => (value, false),
     };
     let trimmed = value.trim();
-    if escapes >= 16 && escapes * 4 * 2 >= value.len() {
+    let ascii_text = value
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || c.is_ascii_whitespace())
+        .count()
+        * 10
+        >= value.chars().count() * 9;
+    if escapes >= 16 && escapes * 4 * 2 >= value.len() && ascii_text {
         sink.add(
             "obfuscated-escapes",
             weigh(ctx, Severity::Medium),

@@ -5,7 +5,7 @@ use tree_sitter::{Node, Parser};
 
 use super::obfuscation::decode_call;
 use super::syntax::{
-    text, unescape, walk, Aliases, Arg, Call, ClassDef, EnvUse, Facts, Import, Lit, Span,
+    text, unescape, walk, Aliases, Arg, Call, ClassDef, EnvUse, Facts, Import, Lang, Lit, Span,
 };
 
 pub(crate) fn parser() -> Option<Parser> {
@@ -17,10 +17,10 @@ pub(crate) fn parser() -> Option<Parser> {
 pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
     let tree = parser.parse(src, None)?;
     let mut facts = Facts::default();
-    let mut aliases = Aliases::default();
+    let mut aliases = Aliases::new(Lang::Python);
     let mut functions = 0u32;
     let mut classes: Vec<String> = Vec::new();
-    walk(&tree, |node, enter| match (node.kind(), enter) {
+    walk(&tree, |node, parent, enter| match (node.kind(), enter) {
         ("function_definition" | "lambda", true) => functions += 1,
         ("function_definition" | "lambda", false) => functions = functions.saturating_sub(1),
         ("class_definition", true) => {
@@ -98,8 +98,7 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
             cmdclass_keys(node, src, &mut facts);
         }
         ("string", true) => {
-            let is_docstring = node
-                .parent()
+            let is_docstring = parent
                 .is_some_and(|p| p.kind() == "expression_statement" && p.named_child_count() == 1);
             if !is_docstring {
                 if let Some((value, escapes)) = string_value(text(node, src)) {
@@ -111,9 +110,8 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
                 }
             }
         }
-        ("attribute" | "identifier", true) => {
-            if node.parent().is_some_and(|p| p.kind() == "attribute") && node.kind() == "identifier"
-            {
+        ("attribute" | "identifier", true) if text(node, src).ends_with("environ") => {
+            if parent.is_some_and(|p| p.kind() == "attribute") && node.kind() == "identifier" {
                 return;
             }
             if aliases.resolve(&dotted(node, src, 0)) == "os.environ" {

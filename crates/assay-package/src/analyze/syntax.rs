@@ -118,23 +118,30 @@ pub(crate) struct Facts {
     pub cmdclass: Vec<(String, Span)>,
 }
 
-/// Visits every node in document order, calling `f(node, true)` on entry and `f(node, false)`
-/// on exit, without recursion so deep trees cannot overflow the stack.
-pub(crate) fn walk(tree: &Tree, mut f: impl FnMut(Node<'_>, bool)) {
+/// Visits every node in document order, calling `f(node, parent, true)` on entry and
+/// `f(node, parent, false)` on exit, without recursion so deep trees cannot overflow the
+/// stack. The parent comes from the walk: tree-sitter's own `parent()` searches from the root.
+pub(crate) fn walk<'t>(tree: &'t Tree, mut f: impl FnMut(Node<'t>, Option<Node<'t>>, bool)) {
     let mut cursor = tree.walk();
+    let mut stack: Vec<Node<'t>> = Vec::new();
     loop {
-        f(cursor.node(), true);
+        let node = cursor.node();
+        f(node, stack.last().copied(), true);
         if cursor.goto_first_child() {
+            stack.push(node);
             continue;
         }
         loop {
-            f(cursor.node(), false);
+            let node = cursor.node();
+            let parent = stack.last().copied();
+            f(node, parent, false);
             if cursor.goto_next_sibling() {
                 break;
             }
             if !cursor.goto_parent() {
                 return;
             }
+            stack.pop();
         }
     }
 }
@@ -144,19 +151,35 @@ pub(crate) fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
 }
 
 /// Import aliases: local name to the module path it stands for.
-#[derive(Debug, Default)]
-pub(crate) struct Aliases(HashMap<String, String>);
+#[derive(Debug)]
+pub(crate) struct Aliases {
+    map: HashMap<String, String>,
+    /// Names of the global object, stripped so `window.eval` reads as `eval`.
+    globals: &'static [&'static str],
+}
 
 impl Aliases {
+    pub fn new(lang: Lang) -> Aliases {
+        let globals: &'static [&'static str] = match lang {
+            Lang::Js => &["globalThis.", "global.", "window.", "self."],
+            Lang::Python => &["builtins."],
+        };
+        Aliases {
+            map: HashMap::new(),
+            globals,
+        }
+    }
+
     pub fn insert(&mut self, local: &str, target: String) {
         if local != target {
-            self.0.insert(local.to_owned(), target);
+            self.map.insert(local.to_owned(), target);
         }
     }
 
     /// Replaces the first segment of a dotted name by what it was imported as.
     pub fn resolve(&self, dotted: &str) -> String {
-        let dotted = ["globalThis.", "global.", "window.", "self.", "builtins."]
+        let dotted = self
+            .globals
             .iter()
             .find_map(|p| dotted.strip_prefix(p))
             .unwrap_or(dotted);
@@ -164,7 +187,7 @@ impl Aliases {
             Some((h, r)) => (h, Some(r)),
             None => (dotted, None),
         };
-        match (self.0.get(head), rest) {
+        match (self.map.get(head), rest) {
             (Some(t), Some(r)) => format!("{t}.{r}"),
             (Some(t), None) => t.clone(),
             (None, _) => dotted.to_owned(),
@@ -273,10 +296,14 @@ mod tests {
 
     #[test]
     fn aliases_resolve_first_segment_only() {
-        let mut a = Aliases::default();
+        let mut a = Aliases::new(Lang::Js);
         a.insert("cp", "child_process".into());
         assert_eq!(a.resolve("cp.exec"), "child_process.exec");
         assert_eq!(a.resolve("global.eval"), "eval");
         assert_eq!(a.resolve("x.cp"), "x.cp");
+        assert_eq!(
+            Aliases::new(Lang::Python).resolve("self.compile"),
+            "self.compile"
+        );
     }
 }
