@@ -23,7 +23,7 @@ mod score;
 mod syntax;
 mod typosquat;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::archive::Entry;
@@ -247,7 +247,9 @@ fn scan_code(ctx: &FileCtx, src: &str, parsers: &mut Parsers, depth: u32, sink: 
             });
         }
         sink.with_text(&rescan.text, |sink| {
-            check_text(&rescan.text, rescan.span_in_text(), sink);
+            if !rescan.text_checked {
+                check_text(&rescan.text, rescan.span_in_text(), sink);
+            }
             scan_code(ctx, &rescan.text, parsers, depth + 1, sink);
         });
         sink.origin = origin;
@@ -289,6 +291,8 @@ pub(crate) struct Rescan {
     pub span: Span,
     pub kind: &'static str,
     pub text: String,
+    /// The text rules already read this text as a literal (escaped strings).
+    pub text_checked: bool,
 }
 
 impl Rescan {
@@ -311,6 +315,8 @@ pub(crate) struct Sink<'a> {
     /// Weigh every finding one step lower (test files).
     demote: bool,
     counts: HashMap<&'static str, usize>,
+    /// (rule, line, message) already reported: decoded text is often reached twice.
+    seen: HashSet<(&'static str, u32, String)>,
     findings: Vec<Finding>,
 }
 
@@ -322,6 +328,7 @@ impl<'a> Sink<'a> {
             origin: None,
             demote: false,
             counts: HashMap::new(),
+            seen: HashSet::new(),
             findings: Vec::new(),
         }
     }
@@ -338,16 +345,6 @@ impl<'a> Sink<'a> {
     }
 
     pub fn add(&mut self, rule: &'static str, severity: Severity, message: String, span: Span) {
-        let count = self.counts.entry(rule).or_default();
-        *count += 1;
-        if *count > MAX_PER_RULE_PER_FILE {
-            return;
-        }
-        let snippet = self
-            .src
-            .get(span.start..span.end.min(span.start + 4 * SNIPPET_CHARS))
-            .or_else(|| self.src.get(span.start..))
-            .map(escape_snippet);
         let (severity, message) = if self.demote {
             (
                 lower(severity),
@@ -366,6 +363,19 @@ impl<'a> Sink<'a> {
             ),
             None => (span.line, message),
         };
+        if !self.seen.insert((rule, line, message.clone())) {
+            return;
+        }
+        let count = self.counts.entry(rule).or_default();
+        *count += 1;
+        if *count > MAX_PER_RULE_PER_FILE {
+            return;
+        }
+        let snippet = self
+            .src
+            .get(span.start..span.end.min(span.start + 4 * SNIPPET_CHARS))
+            .or_else(|| self.src.get(span.start..))
+            .map(escape_snippet);
         self.findings.push(Finding {
             rule: rule.to_owned(),
             severity,

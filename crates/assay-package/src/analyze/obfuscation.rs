@@ -186,6 +186,7 @@ pub(super) fn check(ctx: &FileCtx, src: &str, facts: &Facts, sink: &mut Sink<'_>
                             span: call.span,
                             kind: "a string run as code",
                             text: s.clone(),
+                            text_checked: true,
                         });
                     }
                 }
@@ -243,6 +244,7 @@ fn decoded_call(
             span,
             kind: d.kind,
             text,
+            text_checked: false,
         });
     }
 }
@@ -285,6 +287,7 @@ fn literal(
                 span,
                 kind: "escape sequences",
                 text: value.to_owned(),
+                text_checked: true,
             });
         }
         return;
@@ -304,6 +307,7 @@ fn literal(
                 span,
                 kind: "hex",
                 text,
+                text_checked: false,
             });
             return;
         }
@@ -323,11 +327,17 @@ fn literal(
                 span,
                 kind: "base64",
                 text,
+                text_checked: false,
             });
             return;
         }
     }
+    // Base64 of any length is decoded above or too short to matter.
+    let base64_charset = trimmed
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
     if trimmed.len() >= MIN_ENTROPY_CHARS
+        && !base64_charset
         && !trimmed.contains(' ')
         && shannon_entropy(trimmed) >= ENTROPY_BITS
         && !ctx.bundle
