@@ -93,14 +93,14 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
             continue;
         }
         let (severity, what) = if literal {
-            (Severity::Low, "a constant string")
+            (Severity::Low, "a constant string as code")
         } else {
             (Severity::Medium, "code built at run time")
         };
         sink.add(
             "dynamic-code",
             severity,
-            format!("Runs {what} as code with `{callee}`."),
+            format!("Runs {what} with `{callee}`."),
             call.span,
         );
     }
