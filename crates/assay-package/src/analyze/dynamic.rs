@@ -38,7 +38,7 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
             callee,
             "marshal.loads" | "pickle.loads" | "cPickle.loads" | "dill.loads"
         ) {
-            let embedded = call.first_str().is_some() || decodes_literal(facts, call);
+            let embedded = call.first_str().is_some() || decoding(facts, call) == Some(true);
             if embedded {
                 sink.add(
                     "unsafe-deserialization",
@@ -65,22 +65,19 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
         if !is_dynamic(ctx.lang, callee) {
             continue;
         }
-        if decodes_literal(facts, call) {
-            sink.add(
-                "eval-decoded",
-                Severity::Critical,
-                format!("Runs code decoded from a literal with `{callee}`, the shape of an obfuscated loader."),
-                call.span,
-            );
-            continue;
-        }
-        if decodes(facts, call) {
-            sink.add(
-                "eval-decoded",
-                Severity::High,
-                format!("Runs code decoded at run time with `{callee}`."),
-                call.span,
-            );
+        if let Some(literal) = decoding(facts, call) {
+            let (severity, message) = if literal {
+                (
+                    Severity::Critical,
+                    format!("Runs code decoded from a literal with `{callee}`, the shape of an obfuscated loader."),
+                )
+            } else {
+                (
+                    Severity::High,
+                    format!("Runs code decoded at run time with `{callee}`."),
+                )
+            };
+            sink.add("eval-decoded", severity, message, call.span);
             continue;
         }
         let literal = call.all_str();
@@ -106,18 +103,14 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
     }
 }
 
-/// Whether a decoding call sits inside this call's arguments: `eval(atob(x))`.
-fn decodes(facts: &Facts, call: &Call) -> bool {
-    facts
+/// Whether a decoding call sits inside this call's arguments (`eval(atob(x))`): `Some(true)`
+/// when one decodes a literal (`eval(atob('...'))`), `None` when there is none.
+fn decoding(facts: &Facts, call: &Call) -> Option<bool> {
+    let mut inner = facts
         .calls
         .iter()
-        .any(|c| call.span.contains(&c.span) && is_decode(&c.callee))
-}
-
-/// Whether a decoding call of a literal sits inside this call's arguments: `eval(atob('...'))`.
-fn decodes_literal(facts: &Facts, call: &Call) -> bool {
-    facts
-        .calls
-        .iter()
-        .any(|c| call.span.contains(&c.span) && c.decoded.is_some())
+        .filter(|c| call.span.contains(&c.span) && is_decode(&c.callee))
+        .peekable();
+    inner.peek()?;
+    Some(inner.any(|c| c.decoded.is_some()))
 }

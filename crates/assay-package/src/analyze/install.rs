@@ -5,7 +5,7 @@ use super::dynamic::is_dynamic;
 use super::network::is_net_call;
 use super::obfuscation::is_decode;
 use super::process::is_spawn;
-use super::syntax::{Facts, Lang, Span};
+use super::syntax::{lines, Facts, Lang, Span};
 use super::{check_text, FileCtx, Sink};
 use crate::archive::Entry;
 use crate::{Finding, Severity};
@@ -151,14 +151,7 @@ fn key_span(src: &str, key: &str) -> Span {
 
 /// `.pth` files run every line that starts with `import` at interpreter start-up.
 pub(super) fn check_pth(src: &str, sink: &mut Sink<'_>) {
-    let mut start = 0;
-    for (i, line) in src.split('\n').enumerate() {
-        let span = Span {
-            line: i as u32 + 1,
-            start,
-            end: start + line.len(),
-        };
-        start += line.len() + 1;
+    for (span, line) in lines(src) {
         let t = line.trim_start();
         if !(t.starts_with("import ") || t.starts_with("import\t")) {
             continue;

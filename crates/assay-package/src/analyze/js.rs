@@ -40,20 +40,8 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
                     push_call(&mut facts, callee, args, node);
                 }
             }
-            "string" => {
-                let raw = text(node, src);
-                let body = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-                let (value, escapes) = unescape(body);
-                facts.lits.push(Lit {
-                    value,
-                    escapes,
-                    span: Span::of(node),
-                });
-            }
-            "template_string" => {
-                let raw = text(node, src);
-                let body = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-                let (value, escapes) = unescape(body);
+            "string" | "template_string" => {
+                let (value, escapes) = literal(node, src);
                 facts.lits.push(Lit {
                     value,
                     escapes,
@@ -69,6 +57,12 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
         }
     });
     Some(facts)
+}
+
+/// The value of a string or template literal, and its escape count.
+fn literal(node: Node<'_>, src: &str) -> (String, usize) {
+    let raw = text(node, src);
+    unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""))
 }
 
 fn push_call(facts: &mut Facts, callee: String, args: Vec<Arg>, node: Node<'_>) {
@@ -112,17 +106,9 @@ fn args(node: Node<'_>, src: &str) -> Vec<Arg> {
             break;
         }
         match a.kind() {
-            "string" => {
-                let raw = text(a, src);
-                out.push(Arg::Str(
-                    unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or("")).0,
-                ));
-            }
+            "string" => out.push(Arg::Str(literal(a, src).0)),
             "template_string" if a.named_child_count() <= 1 => {
-                let raw = text(a, src);
-                out.push(Arg::Str(
-                    unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or("")).0,
-                ));
+                out.push(Arg::Str(literal(a, src).0))
             }
             "number" => out.push(number(text(a, src))),
             "spread_element" => match a.named_child(0) {
@@ -180,11 +166,7 @@ fn dotted(node: Node<'_>, src: &str, depth: u32) -> String {
                 .child_by_field_name("object")
                 .map_or_else(|| "?".into(), |o| dotted(o, src, depth + 1));
             match node.child_by_field_name("index") {
-                Some(i) if i.kind() == "string" => {
-                    let raw = text(i, src);
-                    let key = unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or("")).0;
-                    format!("{object}.{key}")
-                }
+                Some(i) if i.kind() == "string" => format!("{object}.{}", literal(i, src).0),
                 _ => format!("{object}.?"),
             }
         }
@@ -206,8 +188,7 @@ fn required_module(node: Node<'_>, src: &str) -> Option<String> {
     if a.kind() != "string" {
         return None;
     }
-    let raw = text(a, src);
-    Some(normalise_module(raw.get(1..raw.len().saturating_sub(1))?))
+    Some(normalise_module(&literal(a, src).0))
 }
 
 /// `const cp = require('child_process')`, `const { exec } = cp`, `const e = eval`.
@@ -270,8 +251,7 @@ fn import(node: Node<'_>, src: &str, aliases: &mut Aliases, facts: &mut Facts) {
     let Some(source) = node.child_by_field_name("source") else {
         return;
     };
-    let raw = text(source, src);
-    let module = normalise_module(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""));
+    let module = normalise_module(&literal(source, src).0);
     facts.imports.push(Import {
         module: module.clone(),
         span: Span::of(node),
@@ -320,10 +300,7 @@ fn env_use(node: Node<'_>, src: &str, aliases: &Aliases) -> EnvUse {
         }
         "subscript_expression" if parent.child_by_field_name("object") == Some(node) => {
             return match parent.child_by_field_name("index") {
-                Some(i) if i.kind() == "string" => {
-                    let raw = text(i, src);
-                    EnvUse::Named(unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or("")).0)
-                }
+                Some(i) if i.kind() == "string" => EnvUse::Named(literal(i, src).0),
                 _ => EnvUse::Named(String::new()),
             };
         }

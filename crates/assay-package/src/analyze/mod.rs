@@ -265,14 +265,7 @@ fn check_text(text: &str, span: Span, sink: &mut Sink) {
 
 /// Shell and batch scripts: the text rules, line by line.
 fn scan_shell(src: &str, sink: &mut Sink) {
-    let mut start = 0;
-    for (i, line) in src.split('\n').enumerate() {
-        let span = Span {
-            line: i as u32 + 1,
-            start,
-            end: start + line.len(),
-        };
-        start += line.len() + 1;
+    for (span, line) in syntax::lines(src) {
         if !line.trim_start().starts_with('#') {
             check_text(line, span, sink);
         }

@@ -146,6 +146,20 @@ pub(crate) fn walk<'t>(tree: &'t Tree, mut f: impl FnMut(Node<'t>, Option<Node<'
     }
 }
 
+/// Each line of `src` with its span, for the line-based rules.
+pub(crate) fn lines(src: &str) -> impl Iterator<Item = (Span, &str)> {
+    let mut start = 0;
+    src.split('\n').enumerate().map(move |(i, line)| {
+        let span = Span {
+            line: i as u32 + 1,
+            start,
+            end: start + line.len(),
+        };
+        start += line.len() + 1;
+        (span, line)
+    })
+}
+
 pub(crate) fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
     src.get(node.start_byte()..node.end_byte()).unwrap_or("")
 }
