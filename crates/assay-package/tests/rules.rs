@@ -87,6 +87,7 @@ fn process_spawning_in_both_languages() {
         "import os\nos.system('ls')\n",
         "import pty\npty.spawn('/bin/sh')\n",
         "from subprocess import Popen as P\nP(['ls'])\n",
+        "import os\nx = f\"{os.system('id')}\"\n",
     ] {
         assert!(
             rule(&pypi("m/a.py", src), "process-spawn").is_some(),

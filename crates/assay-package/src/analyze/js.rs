@@ -24,9 +24,10 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
     let mut aliases = Aliases::new(Lang::Js);
     walk(&tree, |node, _, enter| {
         if !enter {
-            return;
+            return false;
         }
-        match node.kind() {
+        let kind = node.kind();
+        match kind {
             "variable_declarator" => declare(node, src, &mut aliases),
             "import_statement" => import(node, src, &mut aliases, &mut facts),
             "call_expression" => call(node, src, &aliases, &mut facts),
@@ -55,6 +56,8 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
             }
             _ => {}
         }
+        // Nothing of interest sits inside these.
+        !matches!(kind, "string" | "comment" | "regex" | "number")
     });
     Some(facts)
 }

@@ -20,107 +20,113 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
     let mut aliases = Aliases::new(Lang::Python);
     let mut functions = 0u32;
     let mut classes: Vec<String> = Vec::new();
-    walk(&tree, |node, parent, enter| match (node.kind(), enter) {
-        ("function_definition" | "lambda", true) => functions += 1,
-        ("function_definition" | "lambda", false) => functions = functions.saturating_sub(1),
-        ("class_definition", true) => {
-            let name = node
-                .child_by_field_name("name")
-                .map_or("", |n| text(n, src))
-                .to_owned();
-            let bases = node
-                .child_by_field_name("superclasses")
-                .map_or("", |n| text(n, src))
-                .to_owned();
-            facts.classes.push(ClassDef {
-                name: name.clone(),
-                bases,
-            });
-            classes.push(name);
-        }
-        ("class_definition", false) => {
-            classes.pop();
-        }
-        ("import_statement", true) => {
-            let mut c = node.walk();
-            for n in node.children_by_field_name("name", &mut c) {
-                let (module, local) = aliased(n, src);
-                if let Some(local) = local {
-                    aliases.insert(local, module.clone());
+    walk(&tree, |node, parent, enter| {
+        let kind = node.kind();
+        match (kind, enter) {
+            ("function_definition" | "lambda", true) => functions += 1,
+            ("function_definition" | "lambda", false) => functions = functions.saturating_sub(1),
+            ("class_definition", true) => {
+                let name = node
+                    .child_by_field_name("name")
+                    .map_or("", |n| text(n, src))
+                    .to_owned();
+                let bases = node
+                    .child_by_field_name("superclasses")
+                    .map_or("", |n| text(n, src))
+                    .to_owned();
+                facts.classes.push(ClassDef {
+                    name: name.clone(),
+                    bases,
+                });
+                classes.push(name);
+            }
+            ("class_definition", false) => {
+                classes.pop();
+            }
+            ("import_statement", true) => {
+                let mut c = node.walk();
+                for n in node.children_by_field_name("name", &mut c) {
+                    let (module, local) = aliased(n, src);
+                    if let Some(local) = local {
+                        aliases.insert(local, module.clone());
+                    }
+                    facts.imports.push(Import {
+                        module,
+                        span: Span::of(node),
+                    });
+                }
+            }
+            ("import_from_statement", true) => {
+                let module = node
+                    .child_by_field_name("module_name")
+                    .map_or("", |n| text(n, src))
+                    .to_owned();
+                let mut c = node.walk();
+                for n in node.children_by_field_name("name", &mut c) {
+                    let (name, local) = aliased(n, src);
+                    let local = local.unwrap_or(&name).to_owned();
+                    aliases.insert(&local, format!("{module}.{name}"));
                 }
                 facts.imports.push(Import {
                     module,
                     span: Span::of(node),
                 });
             }
-        }
-        ("import_from_statement", true) => {
-            let module = node
-                .child_by_field_name("module_name")
-                .map_or("", |n| text(n, src))
-                .to_owned();
-            let mut c = node.walk();
-            for n in node.children_by_field_name("name", &mut c) {
-                let (name, local) = aliased(n, src);
-                let local = local.unwrap_or(&name).to_owned();
-                aliases.insert(&local, format!("{module}.{name}"));
+            ("call", true) => {
+                let Some(function) = node.child_by_field_name("function") else {
+                    return true;
+                };
+                let callee = aliases.resolve(&dotted(function, src, 0));
+                let (args, keywords) = node
+                    .child_by_field_name("arguments")
+                    .map(|a| arguments(a, src))
+                    .unwrap_or_default();
+                if keywords.iter().any(|k| k == "cmdclass") {
+                    cmdclass_keys(node, src, &mut facts);
+                }
+                let decoded = decode_call(&callee, &args);
+                facts.calls.push(Call {
+                    callee,
+                    args,
+                    span: Span::of(node),
+                    top_level: functions == 0 && classes.is_empty(),
+                    class: classes.last().cloned(),
+                    decoded,
+                });
             }
-            facts.imports.push(Import {
-                module,
-                span: Span::of(node),
-            });
-        }
-        ("call", true) => {
-            let Some(function) = node.child_by_field_name("function") else {
-                return;
-            };
-            let callee = aliases.resolve(&dotted(function, src, 0));
-            let (args, keywords) = node
-                .child_by_field_name("arguments")
-                .map(|a| arguments(a, src))
-                .unwrap_or_default();
-            if keywords.iter().any(|k| k == "cmdclass") {
+            ("assignment", true)
+                if node.child_by_field_name("left").map(|l| text(l, src)) == Some("cmdclass") =>
+            {
                 cmdclass_keys(node, src, &mut facts);
             }
-            let decoded = decode_call(&callee, &args);
-            facts.calls.push(Call {
-                callee,
-                args,
-                span: Span::of(node),
-                top_level: functions == 0 && classes.is_empty(),
-                class: classes.last().cloned(),
-                decoded,
-            });
-        }
-        ("assignment", true)
-            if node.child_by_field_name("left").map(|l| text(l, src)) == Some("cmdclass") =>
-        {
-            cmdclass_keys(node, src, &mut facts);
-        }
-        ("string", true) => {
-            let is_docstring = parent
-                .is_some_and(|p| p.kind() == "expression_statement" && p.named_child_count() == 1);
-            if !is_docstring {
-                if let Some((value, escapes)) = string_value(text(node, src)) {
-                    facts.lits.push(Lit {
-                        value,
-                        escapes,
-                        span: Span::of(node),
-                    });
+            ("string", true) => {
+                let is_docstring = parent.is_some_and(|p| {
+                    p.kind() == "expression_statement" && p.named_child_count() == 1
+                });
+                if !is_docstring {
+                    if let Some((value, escapes)) = string_value(text(node, src)) {
+                        facts.lits.push(Lit {
+                            value,
+                            escapes,
+                            span: Span::of(node),
+                        });
+                    }
                 }
             }
-        }
-        ("attribute" | "identifier", true) if text(node, src).ends_with("environ") => {
-            if parent.is_some_and(|p| p.kind() == "attribute") && node.kind() == "identifier" {
-                return;
+            ("attribute" | "identifier", true) if text(node, src).ends_with("environ") => {
+                if parent.is_some_and(|p| p.kind() == "attribute") && node.kind() == "identifier" {
+                    return true;
+                }
+                if aliases.resolve(&dotted(node, src, 0)) == "os.environ" {
+                    facts
+                        .envs
+                        .push((env_use(node, src, &aliases), Span::of(node)));
+                }
             }
-            if aliases.resolve(&dotted(node, src, 0)) == "os.environ" {
-                facts
-                    .envs
-                    .push((env_use(node, src, &aliases), Span::of(node)));
-            }
+            _ => {}
         }
-        _ => {}
+        // Plain strings and comments hold no code; f-strings may.
+        kind != "comment" && (kind != "string" || is_fstring(text(node, src)))
     });
     Some(facts)
 }
@@ -175,6 +181,12 @@ fn literal(node: Node<'_>, src: &str) -> Arg {
         }
     }
     Arg::Str(out)
+}
+
+fn is_fstring(raw: &str) -> bool {
+    raw.split(['\'', '"'])
+        .next()
+        .is_some_and(|prefix| prefix.contains(['f', 'F']))
 }
 
 /// The value of a Python string literal (`b'..'`, `r"""..."""`, `f'..'`) and its escape count.

@@ -118,16 +118,19 @@ pub(crate) struct Facts {
     pub cmdclass: Vec<(String, Span)>,
 }
 
-/// Visits every node in document order, calling `f(node, parent, true)` on entry and
-/// `f(node, parent, false)` on exit, without recursion so deep trees cannot overflow the
-/// stack. The parent comes from the walk: tree-sitter's own `parent()` searches from the root.
-pub(crate) fn walk<'t>(tree: &'t Tree, mut f: impl FnMut(Node<'t>, Option<Node<'t>>, bool)) {
+/// Visits every node in document order, calling `f(node, parent, true)` on entry, which
+/// answers whether to visit the node's children, and `f(node, parent, false)` on exit. No
+/// recursion, so deep trees cannot overflow the stack; the parent comes from the walk because
+/// tree-sitter's own `parent()` searches from the root.
+pub(crate) fn walk<'t>(
+    tree: &'t Tree,
+    mut f: impl FnMut(Node<'t>, Option<Node<'t>>, bool) -> bool,
+) {
     let mut cursor = tree.walk();
     let mut stack: Vec<Node<'t>> = Vec::new();
     loop {
         let node = cursor.node();
-        f(node, stack.last().copied(), true);
-        if cursor.goto_first_child() {
+        if f(node, stack.last().copied(), true) && cursor.goto_first_child() {
             stack.push(node);
             continue;
         }
