@@ -147,6 +147,13 @@ fn network_modules_and_url_categories() {
     let quiet = npm("package/a.js", "const v = '1.2.3.4.5'; const d = 'https://discord.com/invite/x'; const l = 'http://127.0.0.1:9999';\n");
     assert!(quiet.is_empty(), "{quiet:#?}");
     assert!(rule(&pypi("m/a.py", "import socket\n"), "network-access").is_some());
+    let split = npm(
+        "package/a.js",
+        "const u = 'https://disc' + ('ord.com/api/web' + 'hooks/1/x');",
+    );
+    assert!(rule(&split, "url-webhook").is_some(), "{split:#?}");
+    let split = pypi("m/a.py", "u = ('https://paste' 'bin.com/raw/x')\n");
+    assert!(rule(&split, "url-paste-site").is_some(), "{split:#?}");
 }
 
 #[test]
@@ -328,6 +335,10 @@ fn oversized_and_hostile_input_never_panics() {
     let deep = "(".repeat(50_000) + &"[".repeat(50_000);
     let _ = npm("package/deep.js", &deep);
     let _ = pypi("m/deep.py", &deep);
+    // Many nested calls stay linear: each is compared with the calls inside it only.
+    let started = std::time::Instant::now();
+    let _ = npm("package/many.js", &"eval(atob(x));".repeat(20_000));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let _ = npm(
         "package/bad.js",
         "\u{0}\u{ffff}'\\x\\u{110000}\\u{ffffffffff}' String.fromCharCode(1e308, -1)",

@@ -32,13 +32,14 @@ pub(super) fn is_dynamic(lang: Lang, callee: &str) -> bool {
 }
 
 pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
-    for call in &facts.calls {
+    for (i, call) in facts.calls.iter().enumerate() {
         let callee = call.callee.as_str();
         if matches!(
             callee,
             "marshal.loads" | "pickle.loads" | "cPickle.loads" | "dill.loads"
         ) {
-            let embedded = call.first_str().is_some() || decoding(facts, call) == Some(true);
+            let embedded =
+                call.first_str().is_some() || decoding(&facts.calls[i + 1..], call) == Some(true);
             if embedded {
                 sink.add(
                     "unsafe-deserialization",
@@ -65,7 +66,7 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
         if !is_dynamic(ctx.lang, callee) {
             continue;
         }
-        if let Some(literal) = decoding(facts, call) {
+        if let Some(literal) = decoding(&facts.calls[i + 1..], call) {
             let (severity, message) = if literal {
                 (
                     Severity::Critical,
@@ -105,10 +106,11 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
 
 /// Whether a decoding call sits inside this call's arguments (`eval(atob(x))`): `Some(true)`
 /// when one decodes a literal (`eval(atob('...'))`), `None` when there is none.
-fn decoding(facts: &Facts, call: &Call) -> Option<bool> {
-    let mut inner = facts
-        .calls
+/// `later` are the calls after `call` in document order, so the ones inside it come first.
+fn decoding(later: &[Call], call: &Call) -> Option<bool> {
+    let mut inner = later
         .iter()
+        .take_while(|c| c.span.start < call.span.end)
         .filter(|c| call.span.contains(&c.span) && is_decode(&c.callee))
         .peekable();
     inner.peek()?;

@@ -1,11 +1,13 @@
 //! Install hooks: npm lifecycle scripts, `setup.py` code that runs on install (`cmdclass`
 //! overrides and module-level calls) and `.pth` files with executable lines.
 
+use std::collections::HashMap;
+
 use super::dynamic::is_dynamic;
 use super::network::is_net_call;
 use super::obfuscation::is_decode;
 use super::process::is_spawn;
-use super::syntax::{lines, Facts, Lang, Span};
+use super::syntax::{lines, Call, Facts, Lang, Span};
 use super::{check_text, FileCtx, Sink};
 use crate::archive::Entry;
 use crate::{Finding, Severity};
@@ -206,6 +208,15 @@ pub(super) fn check_setup_py(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) 
             *span,
         );
     }
+    // The first dangerous call of each class, found in one pass over the calls.
+    let mut first_dangerous: HashMap<&str, &Call> = HashMap::new();
+    for call in &facts.calls {
+        if let Some(class) = call.class.as_deref() {
+            if dangerous(&call.callee) {
+                first_dangerous.entry(class).or_insert(call);
+            }
+        }
+    }
     for class in &facts.classes {
         let overrides = INSTALL_COMMANDS
             .iter()
@@ -214,11 +225,7 @@ pub(super) fn check_setup_py(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) 
         if !overrides {
             continue;
         }
-        if let Some(call) = facts
-            .calls
-            .iter()
-            .find(|c| c.class.as_deref() == Some(&class.name) && dangerous(&c.callee))
-        {
+        if let Some(call) = first_dangerous.get(class.name.as_str()) {
             sink.add(
                 "setup-cmdclass",
                 Severity::High,

@@ -22,7 +22,7 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
     let tree = parser.parse(src, None)?;
     let mut facts = Facts::default();
     let mut aliases = Aliases::new(Lang::Js);
-    walk(&tree, |node, _, enter| {
+    walk(&tree, |node, parent, enter| {
         if !enter {
             return false;
         }
@@ -49,6 +49,11 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
                     span: Span::of(node),
                 });
             }
+            "binary_expression" if parent.is_none_or(|p| p.kind() != "binary_expression") => {
+                if let Some(lit) = concatenation(node, src) {
+                    facts.lits.push(lit);
+                }
+            }
             "member_expression" if text(node, src) == "process.env" => {
                 facts
                     .envs
@@ -66,6 +71,42 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
 fn literal(node: Node<'_>, src: &str) -> (String, usize) {
     let raw = text(node, src);
     unescape(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""))
+}
+
+/// `'disc' + 'ord.com'`: a `+` chain of literals only, joined.
+fn concatenation(node: Node<'_>, src: &str) -> Option<Lit> {
+    let mut value = String::new();
+    let mut escapes = 0;
+    let mut parts = 0;
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        parts += 1;
+        if parts > 1000 {
+            return None;
+        }
+        match n.kind() {
+            "binary_expression" => {
+                let op = n.child_by_field_name("operator").map(|o| text(o, src));
+                if op != Some("+") {
+                    return None;
+                }
+                stack.push(n.child_by_field_name("right")?);
+                stack.push(n.child_by_field_name("left")?);
+            }
+            "string" => {
+                let (v, e) = literal(n, src);
+                value.push_str(&v);
+                escapes += e;
+            }
+            "parenthesized_expression" => stack.push(n.named_child(0)?),
+            _ => return None,
+        }
+    }
+    Some(Lit {
+        value,
+        escapes,
+        span: Span::of(node),
+    })
 }
 
 fn push_call(facts: &mut Facts, callee: String, args: Vec<Arg>, node: Node<'_>) {

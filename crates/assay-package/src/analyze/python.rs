@@ -99,6 +99,15 @@ pub(crate) fn facts(parser: &mut Parser, src: &str) -> Option<Facts> {
             {
                 cmdclass_keys(node, src, &mut facts);
             }
+            ("concatenated_string", true) => {
+                if let Arg::Str(value) = literal(node, src) {
+                    facts.lits.push(Lit {
+                        value,
+                        escapes: 0,
+                        span: Span::of(node),
+                    });
+                }
+            }
             ("string", true) => {
                 let is_docstring = parent.is_some_and(|p| {
                     p.kind() == "expression_statement" && p.named_child_count() == 1
