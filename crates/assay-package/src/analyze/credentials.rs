@@ -154,8 +154,12 @@ fn token(name: &str, span: Span, sink: &mut Sink<'_>) {
     );
 }
 
+/// Literals with more words than this are prose (help and error messages), where a path is
+/// advice to the user rather than something the code opens.
+const MAX_WORDS: usize = 12;
+
 pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
-    if text.len() > 4096 {
+    if text.len() > 4096 || text.split_whitespace().nth(MAX_WORDS).is_some() {
         return;
     }
     if TOKEN.is_match(text) {

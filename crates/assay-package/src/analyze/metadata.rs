@@ -27,11 +27,12 @@ pub(super) fn declared_name(ecosystem: Ecosystem, files: &[Entry]) -> Option<Str
 }
 
 fn pkg_info(files: &[Entry]) -> Option<(&Entry, String)> {
-    let entry = files.iter().find(|f| {
-        f.path.ends_with(".dist-info/METADATA")
-            || f.path == "PKG-INFO"
-            || (f.path.ends_with("/PKG-INFO") && f.path.matches('/').count() == 1)
-    })?;
+    // The package's own metadata sits at the top; vendored packages carry theirs deeper.
+    let top = |f: &&Entry| f.path.matches('/').count() <= 1;
+    let entry = files
+        .iter()
+        .filter(top)
+        .find(|f| f.path.ends_with(".dist-info/METADATA") || f.path.ends_with("PKG-INFO"))?;
     Some((entry, String::from_utf8_lossy(&entry.data).into_owned()))
 }
 

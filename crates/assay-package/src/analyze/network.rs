@@ -253,7 +253,9 @@ pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
                 || ip.is_multicast());
             // A bare dotted quad is often a version number; only a whole-literal address or
             // one in a URL counts.
-            let bare_whole = scheme.is_none() && whole == text.trim();
+            // Versions look like addresses too: `1.0.0.0`, `3.1.1.6`.
+            let version_like = ip.octets()[3] == 0 || ip.octets().iter().all(|o| *o < 10);
+            let bare_whole = scheme.is_none() && whole == text.trim() && !version_like;
             if public && (scheme.is_some() || bare_whole) {
                 let severity = if scheme.is_some() {
                     Severity::Medium

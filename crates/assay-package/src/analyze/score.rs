@@ -1,9 +1,10 @@
 //! The score: a weight per severity with diminishing returns for repeats of one rule, weak
 //! signals capped, and bonuses when findings combine into a known attack shape.
 //!
-//! `score = min(10, strong + min(weak, 3) + bonuses)`, where a rule's k-th finding (strongest
-//! first, k from 0) adds `weight(severity) / 2^k`; `strong` sums high and critical findings,
-//! `weak` low and medium ones. Malicious from 7, suspicious from 4.
+//! `score = min(cap, strong + min(weak, 2.5) + bonuses)`, where a rule's k-th finding
+//! (strongest first, k from 0) adds `weight(severity) / 2^k`; `strong` sums high and critical
+//! findings, `weak` low and medium ones; `cap` is 10 with a decisive finding and 6.9 without.
+//! Malicious from 7, suspicious from 4.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +12,32 @@ use crate::{Finding, Severity, Verdict};
 
 pub const MALICIOUS_FROM: f32 = 7.0;
 pub const SUSPICIOUS_FROM: f32 = 4.0;
-/// Low and medium findings alone never make a package suspicious.
-const WEAK_CAP: f32 = 3.0;
+/// Low and medium findings alone never make a package suspicious, nor lift one high finding
+/// to malicious.
+const WEAK_CAP: f32 = 2.5;
+/// Without a decisive finding the score stops just short of malicious.
+const UNDECIDED_CAP: f32 = 6.9;
+
+/// Rules whose high findings are evidence of intent rather than of capability: a package
+/// that installs, downloads and runs programs is suspicious; it is malicious when it also
+/// hides code, talks to a webhook or sends secrets.
+const DECISIVE: &[&str] = &[
+    "install-script",
+    "setup-py-code",
+    "pth-exec",
+    "eval-decoded",
+    "unsafe-deserialization",
+    "url-paste-site",
+    "url-webhook",
+    "url-tunnel",
+    "url-request-catcher",
+    "env-bulk-exfil",
+    "credential-file-access",
+    "download-exec",
+    "reverse-shell",
+    "obfuscator-names",
+    "binary-executable",
+];
 
 fn weight(s: Severity) -> f32 {
     match s {
@@ -59,7 +84,11 @@ const COMBOS: &[(&str, f32)] = &[
     ("combo:download+exec", 2.0),
     ("combo:decode+eval", 2.0),
     ("combo:typosquat+code", 2.0),
+    ("combo:raw-ip+exec", 2.0),
 ];
+
+/// Combos that are decisive on their own.
+const DECISIVE_COMBOS: &[&str] = &["combo:typosquat+code", "combo:raw-ip+exec"];
 
 fn combos(findings: &[Finding]) -> Vec<(&'static str, f32)> {
     let live: Vec<&Finding> = findings
@@ -86,6 +115,9 @@ fn combos(findings: &[Finding]) -> Vec<(&'static str, f32)> {
     };
     let download_exec = same_file(&|r| is_network(r), &|r| r == "process-spawn");
     let decode_eval = same_file(&|r| DECODE.contains(&r), &|r| DYNAMIC.contains(&r));
+    let raw_ip_exec = same_file(&|r| r == "url-raw-ip", &|r| {
+        r == "process-spawn" || r == "download-write-exec"
+    });
     let typosquat = any(&|f| f.rule == "typosquat");
     let code = any(&|f| {
         f.severity >= Severity::Medium && f.line.is_some() && !f.rule.starts_with("metadata-")
@@ -97,6 +129,7 @@ fn combos(findings: &[Finding]) -> Vec<(&'static str, f32)> {
         download_exec,
         decode_eval,
         typosquat && code,
+        raw_ip_exec,
     ];
     COMBOS
         .iter()
@@ -131,11 +164,17 @@ pub fn score(findings: &[Finding]) -> (f32, Verdict, Vec<String>) {
         }
     }
     let mut bonus = 0.0;
+    let mut decisive = findings.iter().any(|f| {
+        f.severity == Severity::Critical
+            || (f.severity == Severity::High && DECISIVE.contains(&f.rule.as_str()))
+    });
     for (id, b) in combos(findings) {
         bonus += b;
+        decisive |= DECISIVE_COMBOS.contains(&id);
         drivers.push((id.to_owned(), b));
     }
-    let score = (strong + weak.min(WEAK_CAP) + bonus).min(10.0);
+    let cap = if decisive { 10.0 } else { UNDECIDED_CAP };
+    let score = (strong + weak.min(WEAK_CAP) + bonus).min(cap);
     let score = (score * 10.0).round() / 10.0;
     let verdict = if score >= MALICIOUS_FROM {
         Verdict::Malicious
@@ -172,8 +211,20 @@ mod tests {
     fn repeats_of_one_rule_have_diminishing_weight() {
         let many = vec![f("process-spawn", Severity::Medium, "a.js"); 10];
         let (s, v, d) = score(&many);
-        assert_eq!((s, v), (3.0, Verdict::Benign));
+        assert_eq!((s, v), (2.5, Verdict::Benign));
         assert_eq!(d, ["process-spawn"]);
+    }
+
+    #[test]
+    fn capability_without_intent_stays_suspicious() {
+        let installer = [
+            f("install-script", Severity::Medium, "package/package.json"),
+            f("network-access", Severity::Low, "package/install.js"),
+            f("process-spawn", Severity::Medium, "package/install.js"),
+            f("download-write-exec", Severity::High, "package/install.js"),
+        ];
+        assert_eq!(score(&installer).0, 6.9);
+        assert_eq!(score(&installer).1, Verdict::Suspicious);
     }
 
     #[test]
