@@ -99,7 +99,6 @@ fn combos(findings: &[Finding]) -> Vec<(&'static str, f32)> {
     let install = any(&|f| INSTALL.contains(&f.rule.as_str()) && (f.severity >= Severity::Medium));
     let network = any(&|f| is_network(&f.rule));
     let secrets = any(&|f| SECRETS.contains(&f.rule.as_str()) && f.severity >= Severity::Medium);
-    let weak_secrets = any(&|f| SECRETS.contains(&f.rule.as_str()));
     let exec = any(&|f| EXEC.contains(&f.rule.as_str()));
     // Shapes that must sit in one file to mean anything.
     let mut by_file: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -123,7 +122,7 @@ fn combos(findings: &[Finding]) -> Vec<(&'static str, f32)> {
         f.severity >= Severity::Medium && f.line.is_some() && !f.rule.starts_with("metadata-")
     });
     let hits = [
-        install && network && weak_secrets,
+        install && network && secrets,
         install && exec,
         network && secrets,
         download_exec,
