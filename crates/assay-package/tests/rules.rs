@@ -244,6 +244,22 @@ fn obfuscation_is_decoded_and_rescanned_at_the_original_line() {
         "import codecs\nexec(codecs.decode('vzcbeg bf; bf.flfgrz(\"vq\")', 'rot13'))\n",
     );
     assert!(rule(&rot, "eval-decoded").is_some() && rule(&rot, "process-spawn").is_some());
+    let packed = {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(b"import os\nos.system('id')\n").unwrap();
+        base64_encode(&z.finish().unwrap())
+    };
+    let zipped = pypi(
+        "m/a.py",
+        &format!("import zlib, base64\nexec(zlib.decompress(base64.b64decode('{packed}')))\n"),
+    );
+    let spawn = rule(&zipped, "process-spawn").unwrap();
+    assert!(spawn.message.contains("compressed base64"), "{zipped:#?}");
+    assert_eq!(
+        rule(&zipped, "eval-decoded").unwrap().severity,
+        Severity::Critical
+    );
     let minified = format!("var a=1;{}", "a=a+1;".repeat(600));
     assert!(rule(&npm("package/lib/x.js", &minified), "minified-code").is_some());
     assert!(rule(&npm("package/dist/x.js", &minified), "minified-code").is_none());

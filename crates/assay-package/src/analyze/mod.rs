@@ -222,9 +222,10 @@ fn is_top_setup_py(lower: &str) -> bool {
 
 /// Runs the code rules over `src`, then scans again every text decoded from it.
 fn scan_code(ctx: &FileCtx, src: &str, parsers: &mut Parsers, depth: u32, sink: &mut Sink) {
-    let Some(facts) = parsers.facts(ctx.lang, src) else {
+    let Some(mut facts) = parsers.facts(ctx.lang, src) else {
         return;
     };
+    obfuscation::decompress_chains(&mut facts);
     process::check(&facts, sink);
     dynamic::check(ctx, &facts, sink);
     network::check(ctx, &facts, sink);

@@ -20,6 +20,58 @@ const MIN_ENTROPY_CHARS: usize = 80;
 const ENTROPY_BITS: f64 = 5.2;
 const MIN_CHARCODES: usize = 8;
 
+/// Decompressed text kept from one literal; more is cut (a bomb gains nothing).
+const MAX_DECOMPRESSED: u64 = 1 << 20;
+
+const DECOMPRESSORS: &[&str] = &[
+    "zlib.decompress",
+    "gzip.decompress",
+    "zlib.inflateSync",
+    "zlib.inflateRawSync",
+    "zlib.gunzipSync",
+    "zlib.unzipSync",
+];
+
+/// `zlib.decompress(base64.b64decode('...'))`: a decompressor whose first argument is a
+/// call that decoded a literal gets the decompressed bytes as its own decoded result.
+pub(crate) fn decompress_chains(facts: &mut Facts) {
+    for i in 0..facts.calls.len() {
+        let (head, tail) = facts.calls.split_at_mut(i + 1);
+        let outer = &mut head[i];
+        if outer.decoded.is_some() || !DECOMPRESSORS.contains(&outer.callee.as_str()) {
+            continue;
+        }
+        // The first call inside, in document order, is the one in the first argument.
+        let Some(inner) = tail.first().filter(|c| outer.span.contains(&c.span)) else {
+            continue;
+        };
+        if let Some(bytes) = inner.decoded.as_ref().and_then(|d| decompress(&d.bytes)) {
+            outer.decoded = Some(Decoded {
+                kind: "compressed base64",
+                bytes,
+            });
+        }
+    }
+}
+
+/// zlib, gzip or raw deflate, whichever reads.
+fn decompress(data: &[u8]) -> Option<Vec<u8>> {
+    use flate2::read::{DeflateDecoder, GzDecoder, ZlibDecoder};
+    use std::io::Read;
+    let attempts: [Box<dyn Read + '_>; 3] = [
+        Box::new(ZlibDecoder::new(data)),
+        Box::new(GzDecoder::new(data)),
+        Box::new(DeflateDecoder::new(data)),
+    ];
+    for reader in attempts {
+        let mut out = Vec::new();
+        if reader.take(MAX_DECOMPRESSED).read_to_end(&mut out).is_ok() && !out.is_empty() {
+            return Some(out);
+        }
+    }
+    None
+}
+
 /// Whether the call decodes its argument (used to spot `eval(atob(...))`).
 pub(super) fn is_decode(callee: &str) -> bool {
     matches!(
