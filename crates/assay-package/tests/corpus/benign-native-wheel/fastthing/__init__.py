@@ -1,0 +1,3 @@
+from ._speedups import add
+
+__all__ = ["add"]

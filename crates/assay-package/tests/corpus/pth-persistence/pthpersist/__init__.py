@@ -1,0 +1,2 @@
+# Inert test fixture for assay's package rules: it imitates a malware technique
+# with reserved example hosts and TEST-NET addresses and does nothing useful when run.
