@@ -62,10 +62,20 @@ for item in $packages; do
         report="$("$assay" run package "$file" --ecosystem "$eco" --json)"
         verdict="$(jq -r .verdict <<<"$report")"
         worst="$(jq -r '[.findings[] | select(.severity == "high" or .severity == "critical") | .rule] | unique | join(",") | if . == "" then "none high+" else . end' <<<"$report")"
+        # GuardDog refuses wheels ("multiple End-Of-Central-Directory records") and would look
+        # a .whl path up on the registry instead: it gets the unpacked wheel, assay the file.
+        target="$file"
+        if [[ $file == *.whl ]]; then
+            target="$out/unpacked/$(basename "$file" .whl)"
+            [[ -d $target ]] || python3 -m zipfile -e "$file" "$target"
+        fi
+        if guarddog "$eco" scan "$target" 2>&1 | grep -q 'Error occurred while scanning'; then
+            die "guarddog could not scan $target"
+        fi
         a=(); g=()
         for _ in $(seq "$runs"); do
             a+=("$(seconds "$assay" run package "$file" --ecosystem "$eco" --json)")
-            g+=("$(seconds guarddog "$eco" scan "$file")")
+            g+=("$(seconds guarddog "$eco" scan "$target")")
         done
         am="$(printf '%s\n' "${a[@]}" | median)"
         gm="$(printf '%s\n' "${g[@]}" | median)"
