@@ -58,6 +58,24 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// PostgreSQL only: terminates every session connected to this database (as a failover or
+    /// an administrator would) and answers how many there were.
+    pub async fn cut_connections(&self) -> u64 {
+        let (name, admin) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        let mut conn = PgConnection::connect(admin)
+            .await
+            .expect("the admin database");
+        let (cut,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_terminate_backend");
+        conn.close().await.ok();
+        cut as u64
+    }
 }
 
 impl Drop for TestDatabase {
