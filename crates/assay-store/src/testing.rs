@@ -99,3 +99,23 @@ impl Drop for TestDatabase {
         .join();
     }
 }
+
+/// For each named `async fn(Backend)`, one `#[tokio::test]` per backend, in modules `sqlite`
+/// and `postgres` (so `cargo test postgres::` runs one backend).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::testing::Backend::Postgres).await
+            })*
+        }
+    };
+}

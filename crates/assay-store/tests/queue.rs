@@ -1,5 +1,5 @@
 //! The table queue's guarantees: every test runs against a fresh SQLite file and a fresh
-//! PostgreSQL database (see `conformance!` at the end).
+//! PostgreSQL database (see `on_both_backends!` at the end).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -517,25 +517,7 @@ async fn pruning_deletes_old_finished_jobs_only(backend: Backend) {
     assert_eq!(store.job_events(finished[2].id).await.unwrap().len(), 1);
 }
 
-/// One `#[tokio::test]` per backend for each conformance test.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await
-            })*
-        }
-    };
-}
-
-conformance!(
+assay_store::on_both_backends!(
     claims_by_priority_then_age_and_only_known_kinds,
     a_stale_attempt_cannot_write_after_the_job_was_reclaimed,
     a_lapsed_last_attempt_fails_with_its_reason,

@@ -7,9 +7,10 @@
 //! seconds=.. polls=..`, and exits non-zero on any failed job or wrong result.
 //!
 //! With `--latency N` it then submits N more jobs one at a time on the idle queue, and for
-//! each takes the time from the POST's answer to the job's `started_at` (same machine, same
-//! clock; a job started before the answer arrived counts as 0), printing `latency: n=N
-//! p50_ms=.. p99_ms=.. max_ms=..`.
+//! each takes the time from sending the POST to the job's `started_at` (same machine, same
+//! clock; `started_at` has millisecond resolution), printing `latency: n=N p50_ms=..
+//! p99_ms=.. max_ms=..`. The job usually starts before the POST's answer arrives, so this
+//! includes the whole submission: HTTP, the committed insert, the wake-up and the claim.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -170,15 +171,15 @@ fn unix_ms(t: SystemTime) -> f64 {
 async fn latency(client: &reqwest::Client, args: &Args) -> Result<(), String> {
     let mut waits = Vec::new();
     for i in 0..args.latency {
+        let sent = unix_ms(SystemTime::now());
         let (_, id) = submit(client, args, i).await?;
-        let acked = unix_ms(SystemTime::now());
         let (_, job) = wait_done(client, args, i, &id).await?;
         let started = job["started_at"]
             .as_str()
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
             .ok_or_else(|| format!("job {id}: no started_at in {job}"))?;
         let started = (started.unix_timestamp_nanos() / 1_000) as f64 / 1000.0;
-        waits.push((started - acked).max(0.0));
+        waits.push((started - sent).max(0.0));
         // Let the worker go idle again, as a lone submission would find it.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
