@@ -50,10 +50,9 @@ impl PgDb {
             // Read by the `job_queued` trigger: only this store's transitions write the outbox.
             connect = connect.options([("assay.outbox", "on")]);
         }
-        // No ping before each acquire: sqlx already pings every connection as it is released,
-        // and a connection cut in between fails one statement, which callers retry anyway.
+        // Keep sqlx's ping before each acquire: a server restart or failover kills idle
+        // connections, and without it every one of them would fail a request first.
         let pool = PgPoolOptions::new()
-            .test_before_acquire(false)
             .max_connections(options.max_connections.max(2))
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
