@@ -34,6 +34,18 @@ fn spawn_worker(data_dir: &Path, url: &str) -> Child {
         .unwrap()
 }
 
+/// The worker processes, killed when the test ends, whether it passed or not.
+struct Workers([Child; 2]);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in &mut self.0 {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+    }
+}
+
 async fn done_count(store: &Store) -> i64 {
     store
         .counts(&Scope::All)
@@ -70,10 +82,10 @@ async fn drain_while_killing(backend: Backend) {
         .collect();
     assert_eq!(ids.len(), JOBS);
 
-    let mut workers = [
+    let mut workers = Workers([
         spawn_worker(dir.path(), db.url()),
         spawn_worker(dir.path(), db.url()),
-    ];
+    ]);
     let started = Instant::now();
     let mut kills = 0;
     while done_count(&store).await < JOBS as i64 {
@@ -84,7 +96,7 @@ async fn drain_while_killing(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
         if kills < KILLS {
-            let worker = &mut workers[kills % 2];
+            let worker = &mut workers.0[kills % 2];
             worker.kill().unwrap(); // SIGKILL: its running jobs are abandoned mid-flight
             worker.wait().unwrap();
             *worker = spawn_worker(dir.path(), db.url());
@@ -94,10 +106,7 @@ async fn drain_while_killing(backend: Backend) {
             }
         }
     }
-    for mut worker in workers {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-    }
+    drop(workers);
     assert!(
         kills >= KILLS / 2,
         "the queue drained before the chaos began"
