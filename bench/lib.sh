@@ -159,3 +159,59 @@ verdict() {
         print pass ? "ok" : "MISS"
     }'
 }
+
+# --- Celery + Redis, the peer of the queue benchmarks ---------------------------------------
+CELERY_REDIS_DB=15
+CELERY_BROKER_URL=redis://127.0.0.1:6379/$CELERY_REDIS_DB
+STARTED_REDIS=0
+
+# celery_prereqs CELERY_DIR: checks the harness is there and installs what it needs.
+celery_prereqs() {
+    [ -f "$1/bench.py" ] || die "no Celery harness at $1 (set ASSAY_SHARED_DIR)"
+    need_cmd redis-server
+    need_cmd redis-cli redis-tools
+    need_py_modules celery redis packaging
+}
+
+# stop_started_redis: shuts down the Redis that celery_bench started, if it did.
+stop_started_redis() {
+    if [ "$STARTED_REDIS" = 1 ]; then
+        redis-cli -h 127.0.0.1 -p 6379 shutdown nosave >/dev/null 2>&1 || true
+        STARTED_REDIS=0
+    fi
+}
+
+# celery_bench CELERY_DIR JOBS LOGDIR: the shared harness's bench.py (add tasks end to end,
+# one worker of concurrency 2) on Redis database 15; sets CELERY_E2E and CELERY_ENQ.
+# shellcheck disable=SC2034 # the results are read by the caller
+celery_bench() {
+    local dir=$1 jobs=$2 logdir=$3 out pid here
+    if ! redis_up; then
+        log "starting redis-server on 127.0.0.1:6379"
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+        STARTED_REDIS=1
+        wait_for 20 "redis" redis_up
+    fi
+    redis-cli -h 127.0.0.1 -p 6379 -n "$CELERY_REDIS_DB" flushdb >/dev/null
+    log "starting the Celery worker (concurrency 2, broker $CELERY_BROKER_URL)"
+    here=$PWD
+    cd "$dir"
+    bg_start "$logdir/celery.log" env BROKER="$CELERY_BROKER_URL" \
+        python3 -m celery -A tasks worker --concurrency 2 --loglevel warning
+    pid=$BG_PID
+    if ! (wait_for 120 "celery worker" env BROKER="$CELERY_BROKER_URL" \
+        timeout 30 python3 -m celery -A tasks inspect ping --timeout 2); then
+        tail -n 20 "$logdir/celery.log" >&2
+        die "the Celery worker did not come up"
+    fi
+    log "celery bench.py $jobs"
+    out=$(BROKER="$CELERY_BROKER_URL" timeout 900 python3 bench.py "$jobs") ||
+        die "celery bench.py failed"
+    cd "$here"
+    printf '%s\n' "$out" >&2
+    CELERY_E2E=$(sed -n 's/.*end-to-end \([0-9.]*\) tasks\/s.*/\1/p' <<<"$out")
+    CELERY_ENQ=$(sed -n 's/.*enqueue \([0-9.]*\)\/s.*/\1/p' <<<"$out")
+    [ -n "$CELERY_E2E" ] || die "no end-to-end tasks/s in the Celery output"
+    bg_stop "$pid"
+    redis-cli -h 127.0.0.1 -p 6379 -n "$CELERY_REDIS_DB" flushdb >/dev/null
+}

@@ -28,17 +28,12 @@ PEERS=${BENCH_PEERS:-1}
 SHARED=${ASSAY_SHARED_DIR:-$REPO/../shared}
 CELERY_DIR=$SHARED/bench/celery
 FASTAPI_DIR=$SHARED/bench/fastapi
-REDIS_DB=15
-BROKER_URL=redis://127.0.0.1:6379/$REDIS_DB
 FASTAPI_PORT=8701
 
-STARTED_REDIS=0
 cleanup() {
     local rc=$?
     bench_cleanup
-    if [ "$STARTED_REDIS" = 1 ]; then
-        redis-cli -h 127.0.0.1 -p 6379 shutdown nosave >/dev/null 2>&1 || true
-    fi
+    stop_started_redis
     exit "$rc"
 }
 trap cleanup EXIT
@@ -51,11 +46,9 @@ need_cmd wrk
 need_cmd setsid util-linux
 need_cmd python3
 if [ "$PEERS" != 0 ]; then
-    [ -f "$CELERY_DIR/bench.py" ] || die "no Celery harness at $CELERY_DIR (set ASSAY_SHARED_DIR)"
+    celery_prereqs "$CELERY_DIR"
     [ -f "$FASTAPI_DIR/app.py" ] || die "no FastAPI harness at $FASTAPI_DIR (set ASSAY_SHARED_DIR)"
-    need_cmd redis-server
-    need_cmd redis-cli redis-tools
-    need_py_modules celery redis packaging fastapi uvicorn
+    need_py_modules fastapi uvicorn
 fi
 
 # --- build -------------------------------------------------------------------------------
@@ -112,33 +105,7 @@ bg_stop "$ASSAY_PID"
 # --- peers -------------------------------------------------------------------------------
 CELERY_E2E=n/a CELERY_ENQ=n/a FASTAPI_RPS=n/a FASTAPI_P99=n/a
 if [ "$PEERS" != 0 ]; then
-    if ! redis_up; then
-        log "starting redis-server on 127.0.0.1:6379"
-        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
-        STARTED_REDIS=1
-        wait_for 20 "redis" redis_up
-    fi
-    redis-cli -h 127.0.0.1 -p 6379 -n "$REDIS_DB" flushdb >/dev/null
-
-    log "starting the Celery worker (concurrency 2, broker $BROKER_URL)"
-    cd "$CELERY_DIR"
-    bg_start "$WORK/celery.log" env BROKER="$BROKER_URL" \
-        python3 -m celery -A tasks worker --concurrency 2 --loglevel warning
-    CELERY_PID=$BG_PID
-    if ! (wait_for 120 "celery worker" env BROKER="$BROKER_URL" \
-        timeout 30 python3 -m celery -A tasks inspect ping --timeout 2); then
-        tail -n 20 "$WORK/celery.log" >&2
-        die "the Celery worker did not come up"
-    fi
-    log "celery bench.py $JOBS"
-    CELERY_OUT=$(BROKER="$BROKER_URL" timeout 900 python3 bench.py "$JOBS") ||
-        die "celery bench.py failed"
-    printf '%s\n' "$CELERY_OUT" >&2
-    CELERY_E2E=$(sed -n 's/.*end-to-end \([0-9.]*\) tasks\/s.*/\1/p' <<<"$CELERY_OUT")
-    CELERY_ENQ=$(sed -n 's/.*enqueue \([0-9.]*\)\/s.*/\1/p' <<<"$CELERY_OUT")
-    [ -n "$CELERY_E2E" ] || die "no end-to-end tasks/s in the Celery output"
-    bg_stop "$CELERY_PID"
-    redis-cli -h 127.0.0.1 -p 6379 -n "$REDIS_DB" flushdb >/dev/null
+    celery_bench "$CELERY_DIR" "$JOBS" "$WORK"
 
     if http_ok "http://127.0.0.1:$FASTAPI_PORT/healthz"; then
         die "something already answers on port $FASTAPI_PORT"

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use assay_core::{InputError, JobContext, JobError, JobKind, Output};
+use assay_core::{Effect, InputError, JobContext, JobError, JobKind, Output};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -11,6 +11,9 @@ pub struct Sleep;
 #[serde(deny_unknown_fields)]
 pub struct SleepPayload {
     ms: u64,
+    /// Stored as a message when the attempt succeeds: a side effect chaos tests can count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 const MAX_SLEEP_MS: u64 = 600_000;
@@ -27,8 +30,11 @@ impl JobKind for Sleep {
     }
 
     fn parse(&self, input: Value) -> Result<SleepPayload, InputError> {
-        let p: SleepPayload = serde_json::from_value(input)
-            .map_err(|e| InputError::Invalid(format!("sleep expects {{\"ms\": integer}}: {e}")))?;
+        let p: SleepPayload = serde_json::from_value(input).map_err(|e| {
+            InputError::Invalid(format!(
+                "sleep expects {{\"ms\": integer, \"message\": optional string}}: {e}"
+            ))
+        })?;
         if p.ms > MAX_SLEEP_MS {
             return Err(InputError::OutOfRange(format!(
                 "sleep ms must be at most {MAX_SLEEP_MS}, got {}",
@@ -48,8 +54,15 @@ impl JobKind for Sleep {
 
     async fn run(&self, ctx: JobContext, p: SleepPayload) -> Result<Output, JobError> {
         tokio::time::sleep(Duration::from_millis(p.ms)).await;
-        Ok(Output::new(
+        let mut output = Output::new(
             json!({ "slept_ms": p.ms, "attempt": ctx.attempt, "pid": std::process::id() }),
-        ))
+        );
+        if let Some(data) = p.message {
+            output.effects.push(Effect::StoreMessage {
+                data,
+                template: "default".into(),
+            });
+        }
+        Ok(output)
     }
 }

@@ -4,7 +4,7 @@ use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use crate::{parse_json, Result, Scope, Store, StoreError};
+use crate::{parse_json, Db, Result, Scope, Store, StoreError};
 
 /// A job as the API submits it.
 #[derive(Debug, Clone)]
@@ -54,10 +54,10 @@ pub(crate) const JOB_COLUMNS: &str = "seq, id, kind, input, input_sha256, stage,
      max_attempts, priority, run_after, lease_until, fence, worker, owner, dedup_key, created_at, started_at, finished_at";
 
 #[derive(sqlx::FromRow)]
-struct PositionedRow {
+pub(crate) struct PositionedRow {
     #[sqlx(flatten)]
-    job: JobRow,
-    position: Option<i64>,
+    pub(crate) job: JobRow,
+    pub(crate) position: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -179,6 +179,17 @@ pub(crate) async fn insert_jobs(pool: SqlitePool, jobs: Vec<NewJob>) -> Result<V
         .collect())
 }
 
+/// A page of `limit` jobs from `limit + 1` fetched: the extra one says whether more follow.
+pub(crate) fn page(mut jobs: Vec<Job>, limit: u32) -> JobPage {
+    let next_cursor = if jobs.len() > limit as usize {
+        jobs.truncate(limit as usize);
+        jobs.last().map(|j| j.seq)
+    } else {
+        None
+    };
+    JobPage { jobs, next_cursor }
+}
+
 pub(crate) fn jobs_from(rows: Vec<JobRow>) -> Result<Vec<Job>> {
     rows.into_iter().map(Job::try_from).collect()
 }
@@ -205,6 +216,16 @@ impl Store {
     /// One attempt at a deduplicated insert: the new job, the recent duplicate, or `None` when
     /// the duplicate that suppressed the insert no longer qualifies.
     async fn insert_unless_duplicate(&self, new: &NewJob) -> Result<Option<(Job, bool)>> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => {
+                let found = db.insert_unless_duplicate(new).await?;
+                if matches!(found, Some((_, false))) {
+                    self.wake.notify_one();
+                }
+                return Ok(found);
+            }
+        };
         let now = now_ms();
         let id = JobId::random().to_string();
         // One statement, so the duplicate check and the insert are atomic across processes.
@@ -226,7 +247,7 @@ impl Store {
             .bind(&new.owner)
             .bind(&new.dedup_key)
             .bind(now - new.dedup_window_ms)
-            .fetch_optional(&self.write)
+            .fetch_optional(write)
             .await?;
         if let Some(row) = row {
             self.wake.notify_one();
@@ -240,7 +261,7 @@ impl Store {
             .bind(&new.owner)
             .bind(&new.kind)
             .bind(&new.dedup_key)
-            .fetch_optional(&self.write)
+            .fetch_optional(write)
             .await?;
         existing.map(|row| Ok((row.try_into()?, true))).transpose()
     }
@@ -249,12 +270,16 @@ impl Store {
         if let Some(job) = self.finished.get(id, scope) {
             return Ok(Some(job));
         }
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.get_job(id, scope).await,
+        };
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND (?2 IS NULL OR owner = ?2)");
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(id.to_string())
             .bind(scope.owner())
-            .fetch_optional(&self.read)
+            .fetch_optional(read)
             .await?;
         row.map(Job::try_from).transpose()
     }
@@ -269,6 +294,10 @@ impl Store {
         if let Some(job) = self.finished.get(id, scope) {
             return Ok(Some((job, None)));
         }
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.get_job_with_position(id, scope).await,
+        };
         // Two range scans of the ready index; one `OR` would make SQLite scan it whole.
         let sql = format!(
             "SELECT {JOB_COLUMNS}, CASE WHEN j.status = 'queued' THEN \
@@ -280,7 +309,7 @@ impl Store {
         let row: Option<PositionedRow> = sqlx::query_as(&sql)
             .bind(id.to_string())
             .bind(scope.owner())
-            .fetch_optional(&self.read)
+            .fetch_optional(read)
             .await?;
         row.map(|r| Ok((Job::try_from(r.job)?, r.position.map(|p| p as u64))))
             .transpose()
@@ -288,6 +317,10 @@ impl Store {
 
     /// Jobs newest first, one page at a time.
     pub async fn list_jobs(&self, scope: &Scope, filter: &JobFilter) -> Result<JobPage> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.list_jobs(scope, filter).await,
+        };
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR kind = ?2) \
              AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR seq < ?4) ORDER BY seq DESC LIMIT ?5"
@@ -298,20 +331,25 @@ impl Store {
             .bind(filter.status.map(JobStatus::as_str))
             .bind(filter.before)
             .bind(filter.limit + 1)
-            .fetch_all(&self.read)
+            .fetch_all(read)
             .await?;
-        let mut jobs = jobs_from(rows)?;
-        let next_cursor = if jobs.len() > filter.limit as usize {
-            jobs.truncate(filter.limit as usize);
-            jobs.last().map(|j| j.seq)
-        } else {
-            None
-        };
-        Ok(JobPage { jobs, next_cursor })
+        Ok(page(jobs_from(rows)?, filter.limit))
     }
 
     /// Cancels a queued or running job; a running attempt loses its lease and its result is discarded.
     pub async fn cancel(&self, id: JobId, scope: &Scope) -> Result<CancelOutcome> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => {
+                return match db.cancel(id, scope).await? {
+                    Some(job) => Ok(CancelOutcome::Cancelled(job)),
+                    None => Ok(match self.get_job(id, scope).await? {
+                        Some(job) => CancelOutcome::AlreadyFinished(job),
+                        None => CancelOutcome::NotFound,
+                    }),
+                }
+            }
+        };
         let now = now_ms();
         let sql = format!(
             "UPDATE jobs SET status = 'cancelled', message = 'cancelled by user', finished_at = ?1, lease_until = NULL \
@@ -321,7 +359,7 @@ impl Store {
             .bind(now)
             .bind(id.to_string())
             .bind(scope.owner())
-            .fetch_optional(&self.write)
+            .fetch_optional(write)
             .await?;
         if let Some(row) = row {
             return Ok(CancelOutcome::Cancelled(row.try_into()?));
@@ -334,20 +372,28 @@ impl Store {
 
     /// Job counts by kind and status.
     pub async fn counts(&self, scope: &Scope) -> Result<Vec<StatusCount>> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.counts(scope).await,
+        };
         Ok(sqlx::query_as(
             "SELECT kind, status, COUNT(*) AS count FROM jobs WHERE (?1 IS NULL OR owner = ?1) \
              GROUP BY kind, status ORDER BY kind, status",
         )
         .bind(scope.owner())
-        .fetch_all(&self.read)
+        .fetch_all(read)
         .await?)
     }
 
     /// Queued jobs per kind, for the queue-depth gauge.
     pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.queue_depth().await,
+        };
         Ok(
             sqlx::query_as("SELECT kind, COUNT(*) FROM jobs WHERE status = 'queued' GROUP BY kind")
-                .fetch_all(&self.read)
+                .fetch_all(read)
                 .await?,
         )
     }
@@ -357,11 +403,15 @@ impl Store {
         &self,
         id: JobId,
     ) -> Result<Vec<(String, i64, Option<String>, Option<String>)>> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.job_events(id).await,
+        };
         Ok(sqlx::query_as(
             "SELECT event, fence, worker, message FROM job_events WHERE job_id = ? ORDER BY id",
         )
         .bind(id.to_string())
-        .fetch_all(&self.read)
+        .fetch_all(read)
         .await?)
     }
 }

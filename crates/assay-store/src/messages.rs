@@ -1,4 +1,4 @@
-use crate::{Result, Scope, Store};
+use crate::{Db, Result, Scope, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredMessage {
@@ -11,13 +11,17 @@ pub struct StoredMessage {
 impl Store {
     /// The newest messages first.
     pub async fn list_messages(&self, scope: &Scope, limit: u32) -> Result<Vec<StoredMessage>> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.list_messages(scope, limit).await,
+        };
         Ok(sqlx::query_as(
             "SELECT job_id, data, template, created_at FROM messages \
              WHERE (?1 IS NULL OR owner = ?1) ORDER BY seq DESC LIMIT ?2",
         )
         .bind(scope.owner())
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(read)
         .await?)
     }
 }

@@ -13,15 +13,20 @@ use assay_core::{now_ms, Effect, Job, JobId, JobStatus, Output, Stage};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::jobs::{jobs_from, JobRow, JOB_COLUMNS};
-use crate::{Result, Store};
+use crate::{Db, Result, Store};
+
+/// What a claim sets, with `?1` the worker, `?2` the lease's end and `?3` now.
+pub(crate) const CLAIM_SET: &str =
+    "status = 'running', stage = 'analyse', fence = fence + 1, attempts = attempts + 1, \
+     worker = ?1, lease_until = ?2, started_at = COALESCE(started_at, ?3)";
 
 /// A successful attempt waiting to be written by the completion batcher.
 pub(crate) struct Completion {
-    id: JobId,
-    fence: i64,
-    owner: String,
-    result: String,
-    effects: Vec<Effect>,
+    pub(crate) id: JobId,
+    pub(crate) fence: i64,
+    pub(crate) owner: String,
+    pub(crate) result: String,
+    pub(crate) effects: Vec<Effect>,
 }
 
 impl Store {
@@ -33,11 +38,14 @@ impl Store {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<Job>> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => return db.claim(worker, kinds, limit, lease_ms).await,
+        };
         let now = now_ms();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         let sql = format!(
-            "UPDATE jobs SET status = 'running', stage = 'analyse', fence = fence + 1, attempts = attempts + 1, \
-                 worker = ?1, lease_until = ?2, started_at = COALESCE(started_at, ?3) \
+            "UPDATE jobs SET {CLAIM_SET} \
              WHERE seq IN (SELECT seq FROM jobs WHERE status = 'queued' AND run_after <= ?3 \
                  AND kind IN (SELECT value FROM json_each(?4)) ORDER BY priority DESC, seq LIMIT ?5) \
              RETURNING {JOB_COLUMNS}"
@@ -48,11 +56,44 @@ impl Store {
             .bind(now)
             .bind(kinds)
             .bind(limit)
-            .fetch_all(&self.write)
+            .fetch_all(write)
             .await?;
         let mut jobs = jobs_from(rows)?;
         jobs.sort_by_key(|j| (-j.priority, j.seq));
         Ok(jobs)
+    }
+
+    /// Claims one named job if it is queued, due and of one of `kinds` (a broker delivery
+    /// names a job; the table decides whether it may run). `None` when it may not: already
+    /// claimed, finished, cancelled or not yet due.
+    pub async fn claim_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        lease_ms: i64,
+        kinds: &[&str],
+    ) -> Result<Option<Job>> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => return db.claim_job(id, worker, lease_ms, kinds).await,
+        };
+        let now = now_ms();
+        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
+        let sql = format!(
+            "UPDATE jobs SET {CLAIM_SET} \
+             WHERE id = ?4 AND status = 'queued' AND run_after <= ?3 \
+                 AND kind IN (SELECT value FROM json_each(?5)) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(worker)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(id.to_string())
+            .bind(kinds)
+            .fetch_optional(write)
+            .await?;
+        row.map(Job::try_from).transpose()
     }
 
     /// Extends the leases of running attempts, given as (job, fence); returns those that are no
@@ -65,6 +106,10 @@ impl Store {
         if attempts.is_empty() {
             return Ok(Vec::new());
         }
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => return db.heartbeat(attempts, lease_ms).await,
+        };
         let until = now_ms() + lease_ms;
         let mut sql = QueryBuilder::<Sqlite>::new("WITH mine(id, fence) AS (");
         sql.push_values(attempts, |mut row, (id, fence)| {
@@ -75,7 +120,7 @@ impl Store {
             .push(" FROM mine WHERE jobs.id = mine.id AND jobs.fence = mine.fence AND jobs.status = 'running' RETURNING jobs.id, jobs.fence");
         let renewed: HashSet<(String, i64)> = sql
             .build_query_as()
-            .fetch_all(&self.write)
+            .fetch_all(write)
             .await?
             .into_iter()
             .collect();
@@ -114,6 +159,10 @@ impl Store {
 
     /// Ends a failed attempt: back to `queued` until `retry_at` when given, else `failed` for good.
     pub async fn fail(&self, job: &Job, message: &str, retry_at: Option<i64>) -> Result<bool> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => return db.fail(job, message, retry_at).await,
+        };
         let query = match retry_at {
             Some(at) => sqlx::query(
                 "UPDATE jobs SET status = 'queued', run_after = ?, message = ?, lease_until = NULL, worker = NULL \
@@ -130,13 +179,17 @@ impl Store {
             .bind(message)
             .bind(job.id.to_string())
             .bind(job.fence)
-            .execute(&self.write)
+            .execute(write)
             .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// Hands an unfinished attempt back to the queue without counting it (graceful shutdown).
     pub async fn release(&self, job: &Job) -> Result<bool> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => return db.release(job).await,
+        };
         let r = sqlx::query(
             "UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), lease_until = NULL, worker = NULL, \
                  message = 'released by a worker that was shutting down' \
@@ -144,7 +197,7 @@ impl Store {
         )
         .bind(job.id.to_string())
         .bind(job.fence)
-        .execute(&self.write)
+        .execute(write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -152,6 +205,16 @@ impl Store {
     /// Requeues running jobs whose lease lapsed (their worker died or hung), or fails them when
     /// that was their last attempt. Returns how many rows it changed.
     pub async fn reap_expired(&self) -> Result<u64> {
+        let write = match &self.db {
+            Db::Sqlite { write, .. } => write,
+            Db::Postgres(db) => {
+                let reaped = db.reap_expired().await?;
+                if reaped > 0 {
+                    self.wake.notify_one();
+                }
+                return Ok(reaped);
+            }
+        };
         let r = sqlx::query(
             "UPDATE jobs SET \
                  status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
@@ -163,7 +226,7 @@ impl Store {
              WHERE status = 'running' AND lease_until < ?1",
         )
         .bind(now_ms())
-        .execute(&self.write)
+        .execute(write)
         .await?;
         if r.rows_affected() > 0 {
             self.wake.notify_one();

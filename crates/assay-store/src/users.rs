@@ -7,7 +7,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError};
+use crate::{Db, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
@@ -78,14 +78,18 @@ impl Store {
             is_admin,
             created_at: now_ms(),
         };
-        let inserted = sqlx::query("INSERT INTO users (id, name, is_admin, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(&user.id)
-            .bind(&user.name)
-            .bind(user.is_admin)
-            .bind(user.created_at)
-            .execute(&self.write)
-            .await?;
-        if inserted.rows_affected() == 0 {
+        let inserted = match &self.db {
+            Db::Sqlite { write, .. } => sqlx::query("INSERT INTO users (id, name, is_admin, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(user.is_admin)
+                .bind(user.created_at)
+                .execute(write)
+                .await?
+                .rows_affected(),
+            Db::Postgres(db) => db.insert_user(&user).await?,
+        };
+        if inserted == 0 {
             return Err(StoreError::Conflict(format!(
                 "a user named {name:?} already exists"
             )));
@@ -94,10 +98,14 @@ impl Store {
     }
 
     pub async fn find_user(&self, name: &str) -> Result<Option<User>> {
+        let read = match &self.db {
+            Db::Sqlite { read, .. } => read,
+            Db::Postgres(db) => return db.find_user(name).await,
+        };
         Ok(
             sqlx::query_as("SELECT id, name, is_admin, created_at FROM users WHERE name = ?")
                 .bind(name)
-                .fetch_optional(&self.read)
+                .fetch_optional(read)
                 .await?,
         )
     }
@@ -117,16 +125,22 @@ impl Store {
             prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
             secret,
         };
-        sqlx::query(
-            "INSERT INTO api_keys (id, user_id, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.id)
-        .bind(&user.id)
-        .bind(&key.prefix)
-        .bind(hash_key(&key.secret))
-        .bind(now_ms())
-        .execute(&self.write)
-        .await?;
+        let hash = hash_key(&key.secret);
+        match &self.db {
+            Db::Sqlite { write, .. } => {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, user_id, prefix, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&key.id)
+                .bind(&user.id)
+                .bind(&key.prefix)
+                .bind(hash)
+                .bind(now_ms())
+                .execute(write)
+                .await?;
+            }
+            Db::Postgres(db) => db.insert_api_key(&key, &user.id, &hash).await?,
+        }
         Ok(key)
     }
 
@@ -140,13 +154,16 @@ impl Store {
         if let Some(user) = self.keys.get(&hash) {
             return Ok(Some(user));
         }
-        let user: Option<User> = sqlx::query_as(
-            "SELECT u.id, u.name, u.is_admin, u.created_at FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.hash = ? AND k.revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.read)
-        .await?;
+        let user: Option<User> = match &self.db {
+            Db::Sqlite { read, .. } => sqlx::query_as(
+                "SELECT u.id, u.name, u.is_admin, u.created_at FROM api_keys k JOIN users u ON u.id = k.user_id \
+                 WHERE k.hash = ? AND k.revoked_at IS NULL",
+            )
+            .bind(&hash)
+            .fetch_optional(read)
+            .await?,
+            Db::Postgres(db) => db.user_by_key_hash(&hash).await?,
+        };
         if let Some(user) = &user {
             self.keys.put(hash, user.clone());
         }

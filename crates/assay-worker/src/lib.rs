@@ -4,8 +4,9 @@
 //! under the kind's timeout, so a panic or a hang costs one attempt, not the worker. A
 //! heartbeat renews the leases of running attempts and stops those the store says are no
 //! longer ours (cancelled, or reclaimed after a lapse); a reaper requeues attempts whose
-//! worker died. On shutdown the worker stops claiming, lets running jobs finish within the
-//! grace period, then hands the rest back to the queue.
+//! worker died and, now and then, prunes long-finished jobs. On shutdown the worker stops
+//! claiming, lets running jobs finish within the grace period, then hands the rest back to the
+//! queue.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,7 +36,13 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// The first retry delay; each further attempt doubles it, up to [`MAX_BACKOFF`].
     pub retry_base: Duration,
+    /// Finished jobs older than this are deleted (checked every [`PRUNE_EVERY`]); `None` keeps
+    /// them forever.
+    pub prune_after: Option<Duration>,
 }
+
+/// How often a worker prunes finished jobs, when `prune_after` is set.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -54,6 +61,7 @@ impl Default for WorkerConfig {
             poll: Duration::from_millis(250),
             grace: Duration::from_secs(25),
             retry_base: Duration::from_secs(1),
+            prune_after: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -230,11 +238,12 @@ impl Worker {
         info!("worker stopped");
     }
 
-    /// Heartbeats leases and reaps lapsed ones until `stop` fires.
+    /// Heartbeats leases, reaps lapsed ones and prunes finished jobs until `stop` fires.
     async fn maintain(self, stop: CancellationToken) {
         let beat = self.config.lease / 3;
         let mut tick = tokio::time::interval(beat.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -265,6 +274,16 @@ impl Worker {
             }
             if let Err(e) = self.store.reap_expired().await {
                 error!(error = %e, "requeueing lapsed leases failed");
+            }
+            if let Some(after) = self.config.prune_after {
+                if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                    last_prune = Some(Instant::now());
+                    match self.store.prune_finished(after).await {
+                        Ok(0) => {}
+                        Ok(pruned) => info!(pruned, "pruned finished jobs"),
+                        Err(e) => error!(error = %e, "pruning finished jobs failed"),
+                    }
+                }
             }
         }
     }

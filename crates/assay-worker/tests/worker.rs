@@ -1,5 +1,5 @@
-//! The worker loop against a real SQLite file: panics, retries, timeouts, cancellation and
-//! graceful shutdown.
+//! The worker loop against a real database, each test on SQLite and on PostgreSQL: panics,
+//! retries, timeouts, cancellation, graceful shutdown and pruning.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use assay_core::{
     sha256_hex, Job, JobContext, JobError, JobId, JobKind, JobStatus, Output, Registry,
 };
+use assay_store::testing::{Backend, TestDatabase};
 use assay_store::{NewJob, Scope, Store};
 use assay_worker::{Worker, WorkerConfig};
 use serde_json::{json, Value};
@@ -105,12 +106,12 @@ struct Harness {
     owner: String,
     calls: Arc<AtomicU32>,
     registry: Arc<Registry>,
-    _dir: tempfile::TempDir,
+    _db: TestDatabase,
 }
 
-async fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("w.db")).await.unwrap();
+async fn harness(backend: Backend) -> Harness {
+    let db = TestDatabase::new(backend).await;
+    let store = Store::connect(db.url()).await.unwrap();
     let owner = store.create_user("u", false).await.unwrap().id;
     let calls = Arc::new(AtomicU32::new(0));
     let mut registry = Registry::new();
@@ -141,20 +142,32 @@ async fn harness() -> Harness {
         owner,
         calls,
         registry: Arc::new(registry),
-        _dir: dir,
+        _db: db,
+    }
+}
+
+fn test_config() -> WorkerConfig {
+    WorkerConfig {
+        poll: Duration::from_millis(10),
+        retry_base: Duration::from_millis(10),
+        lease: Duration::from_millis(600),
+        heavy_concurrency: 1,
+        ..WorkerConfig::default()
     }
 }
 
 impl Harness {
     fn worker(&self, grace_ms: u64) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-        let config = WorkerConfig {
-            poll: Duration::from_millis(10),
-            retry_base: Duration::from_millis(10),
+        self.worker_with(WorkerConfig {
             grace: Duration::from_millis(grace_ms),
-            lease: Duration::from_millis(600),
-            heavy_concurrency: 1,
-            ..WorkerConfig::default()
-        };
+            ..test_config()
+        })
+    }
+
+    fn worker_with(
+        &self,
+        config: WorkerConfig,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let token = CancellationToken::new();
         let handle = tokio::spawn(
             Worker::new(self.store.clone(), self.registry.clone(), config).run(token.clone()),
@@ -192,9 +205,8 @@ impl Harness {
     }
 }
 
-#[tokio::test]
-async fn transient_failures_are_retried_with_backoff_until_success() {
-    let h = harness().await;
+async fn transient_failures_are_retried_with_backoff_until_success(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let id = h.enqueue("flaky", json!({})).await;
     let job = h.wait_for(id, JobStatus::Done).await;
@@ -216,9 +228,8 @@ async fn transient_failures_are_retried_with_backoff_until_success() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn retries_stop_at_max_attempts_and_the_reason_stays_visible() {
-    let h = harness().await;
+async fn retries_stop_at_max_attempts_and_the_reason_stays_visible(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let id = h.enqueue("hopeless", json!({})).await;
     let job = h.wait_for(id, JobStatus::Failed).await;
@@ -231,9 +242,8 @@ async fn retries_stop_at_max_attempts_and_the_reason_stays_visible() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn a_panic_costs_one_attempt_not_the_worker() {
-    let h = harness().await;
+async fn a_panic_costs_one_attempt_not_the_worker(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let id = h.enqueue("panicky", json!({})).await;
     let job = h.wait_for(id, JobStatus::Done).await;
@@ -250,9 +260,8 @@ async fn a_panic_costs_one_attempt_not_the_worker() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn permanent_errors_and_timeouts_fail_at_once() {
-    let h = harness().await;
+async fn permanent_errors_and_timeouts_fail_at_once(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let bad = h.enqueue("bad", json!({})).await;
     let slow = h.enqueue("slow", json!({"ms": 5000})).await;
@@ -266,9 +275,8 @@ async fn permanent_errors_and_timeouts_fail_at_once() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn heavy_jobs_respect_their_own_limit_while_light_ones_flow() {
-    let h = harness().await;
+async fn heavy_jobs_respect_their_own_limit_while_light_ones_flow(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let first = h.enqueue("crunch", json!({})).await;
     let second = h.enqueue("crunch", json!({})).await;
@@ -290,9 +298,8 @@ async fn heavy_jobs_respect_their_own_limit_while_light_ones_flow() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn cancelling_a_running_job_stops_it_and_keeps_cancelled() {
-    let h = harness().await;
+async fn cancelling_a_running_job_stops_it_and_keeps_cancelled(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, _w) = h.worker(1000);
     let id = h.enqueue("slow", json!({"ms": 250})).await;
     h.wait_for(id, JobStatus::Running).await;
@@ -304,9 +311,8 @@ async fn cancelling_a_running_job_stops_it_and_keeps_cancelled() {
     stop.cancel();
 }
 
-#[tokio::test]
-async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
-    let h = harness().await;
+async fn shutdown_lets_running_jobs_finish_within_the_grace_period(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, worker) = h.worker(2_000);
     let id = h.enqueue("slow", json!({"ms": 150})).await;
     h.wait_for(id, JobStatus::Running).await;
@@ -319,9 +325,8 @@ async fn shutdown_lets_running_jobs_finish_within_the_grace_period() {
     assert_ne!(later.status, JobStatus::Running);
 }
 
-#[tokio::test]
-async fn shutdown_hands_unfinished_jobs_back_after_the_grace_period() {
-    let h = harness().await;
+async fn shutdown_hands_unfinished_jobs_back_after_the_grace_period(backend: Backend) {
+    let h = harness(backend).await;
     let (stop, worker) = h.worker(50);
     let id = h.enqueue("slow", json!({"ms": 280})).await;
     h.wait_for(id, JobStatus::Running).await;
@@ -347,3 +352,54 @@ async fn shutdown_hands_unfinished_jobs_back_after_the_grace_period() {
     h.wait_for(id, JobStatus::Done).await;
     stop.cancel();
 }
+
+async fn the_maintenance_task_prunes_finished_jobs(backend: Backend) {
+    let h = harness(backend).await;
+    let (stop, worker) = h.worker(1000);
+    let finished = h.enqueue("bad", json!({})).await;
+    h.wait_for(finished, JobStatus::Failed).await;
+    stop.cancel();
+    worker.await.unwrap();
+    let queued = h.enqueue("flaky", json!({})).await;
+
+    let (stop, _w) = h.worker_with(WorkerConfig {
+        prune_after: Some(Duration::ZERO),
+        ..test_config()
+    });
+    for _ in 0..100 {
+        if h.store
+            .get_job(finished, &Scope::All)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(h
+        .store
+        .get_job(finished, &Scope::All)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(h
+        .store
+        .get_job(queued, &Scope::All)
+        .await
+        .unwrap()
+        .is_some());
+    stop.cancel();
+}
+
+assay_store::on_both_backends!(
+    transient_failures_are_retried_with_backoff_until_success,
+    retries_stop_at_max_attempts_and_the_reason_stays_visible,
+    a_panic_costs_one_attempt_not_the_worker,
+    permanent_errors_and_timeouts_fail_at_once,
+    heavy_jobs_respect_their_own_limit_while_light_ones_flow,
+    cancelling_a_running_job_stops_it_and_keeps_cancelled,
+    shutdown_lets_running_jobs_finish_within_the_grace_period,
+    shutdown_hands_unfinished_jobs_back_after_the_grace_period,
+    the_maintenance_task_prunes_finished_jobs,
+);

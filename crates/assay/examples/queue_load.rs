@@ -5,12 +5,20 @@
 //! `concurrency` requests in flight, then polls each until it finishes and checks its value
 //! is 2 * i. It prints one line, `assay: jobs=N enqueue_per_s=.. end_to_end_per_s=..
 //! seconds=.. polls=..`, and exits non-zero on any failed job or wrong result.
+//!
+//! With `--latency N` it then submits N more jobs one at a time on the idle queue, and for
+//! each takes the time from sending the POST to the job's `started_at` (same machine, same
+//! clock; `started_at` has millisecond resolution), printing `latency: n=N p50_ms=..
+//! p99_ms=.. max_ms=..`. The job usually starts before the POST's answer arrives, so this
+//! includes the whole submission: HTTP, the committed insert, the wake-up and the claim.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// How long one job may take to finish before the run is declared failed.
 const JOB_DEADLINE: Duration = Duration::from_secs(300);
@@ -22,6 +30,7 @@ struct Args {
     key: String,
     jobs: u64,
     concurrency: usize,
+    latency: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         key: String::new(),
         jobs: 5000,
         concurrency: 32,
+        latency: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
             "--key" => args.key = value,
             "--jobs" => args.jobs = value.parse().map_err(bad)?,
             "--concurrency" => args.concurrency = value.parse().map_err(bad)?,
+            "--latency" => args.latency = value.parse().map_err(bad)?,
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -71,8 +82,14 @@ async fn submit(client: &reqwest::Client, args: &Args, i: u64) -> Result<(u64, S
     }
 }
 
-/// Polls one job until it is done and checks its value; returns how many polls it took.
-async fn wait_done(client: &reqwest::Client, args: &Args, i: u64, id: &str) -> Result<u64, String> {
+/// Polls one job until it is done and checks its value; returns how many polls it took and
+/// the job as last read.
+async fn wait_done(
+    client: &reqwest::Client,
+    args: &Args,
+    i: u64,
+    id: &str,
+) -> Result<(u64, Value), String> {
     let url = format!("{}/api/v1/task/{id}/", args.url);
     let deadline = Instant::now() + JOB_DEADLINE;
     let mut polls = 0;
@@ -93,7 +110,7 @@ async fn wait_done(client: &reqwest::Client, args: &Args, i: u64, id: &str) -> R
             Some("done") => {
                 let value = &body["result"]["value"];
                 return if value.as_u64() == Some(2 * i) {
-                    Ok(polls)
+                    Ok((polls, body))
                 } else {
                     Err(format!(
                         "job {id} (x=y={i}): expected {}, got {value}",
@@ -128,7 +145,7 @@ async fn run(args: Args) -> Result<(), String> {
     let polls = stream::iter(&ids)
         .map(|(i, id)| wait_done(&client, &args, *i, id))
         .buffer_unordered(args.concurrency)
-        .try_fold(0, |sum, n| async move { Ok(sum + n) })
+        .try_fold(0, |sum, (n, _)| async move { Ok(sum + n) })
         .await?;
     let total = started.elapsed();
     let n = args.jobs as f64;
@@ -138,6 +155,42 @@ async fn run(args: Args) -> Result<(), String> {
         n / enqueued.as_secs_f64(),
         n / total.as_secs_f64(),
         total.as_secs_f64()
+    );
+    if args.latency > 0 {
+        latency(&client, &args).await?;
+    }
+    Ok(())
+}
+
+fn unix_ms(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Enqueue-to-start latency on an idle queue: one job at a time.
+async fn latency(client: &reqwest::Client, args: &Args) -> Result<(), String> {
+    let mut waits = Vec::new();
+    for i in 0..args.latency {
+        let sent = unix_ms(SystemTime::now());
+        let (_, id) = submit(client, args, i).await?;
+        let (_, job) = wait_done(client, args, i, &id).await?;
+        let started = job["started_at"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .ok_or_else(|| format!("job {id}: no started_at in {job}"))?;
+        let started = (started.unix_timestamp_nanos() / 1_000) as f64 / 1000.0;
+        waits.push((started - sent).max(0.0));
+        // Let the worker go idle again, as a lone submission would find it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    waits.sort_by(f64::total_cmp);
+    let at = |q: f64| waits[((waits.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "latency: n={} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        waits.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `ASSAY_CONFIG`), then `ASSAY_*` environment variables, then command-line flags.
 //! Anything invalid stops the process at start with a message naming the setting.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +18,16 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// `ASSAY_LISTEN`: the HTTP address.
     pub listen: SocketAddr,
-    /// `ASSAY_DATA_DIR`: the SQLite database and stored files live here.
+    /// `ASSAY_DATA_DIR`: the SQLite database (unless `database_url` says otherwise) and stored
+    /// files live here.
     pub data_dir: PathBuf,
+    /// `ASSAY_DATABASE_URL`: `postgres://USER:PASSWORD@HOST/DB`, `sqlite://PATH` or a file path;
+    /// unset = SQLite at `data_dir/assay.db`.
+    pub database_url: Option<DatabaseUrl>,
+    /// `ASSAY_DATABASE_MAX_CONNECTIONS`: the PostgreSQL pool size of each process.
+    pub database_max_connections: u32,
+    /// `ASSAY_PRUNE_AFTER_SECS`: finished jobs older than this are deleted; 0 = never.
+    pub prune_after_secs: u64,
     /// `ASSAY_WORKER_CONCURRENCY`: light jobs (add, ping, message) one worker runs at once.
     pub worker_concurrency: usize,
     /// `ASSAY_HEAVY_CONCURRENCY`: heavy jobs (csv, …) one worker runs at once; 0 = one per core.
@@ -89,6 +98,30 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
+/// A database URL, which may hold a password: shown only with the password redacted.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL itself, password included: for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&assay_store::redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum CirclesModeName {
@@ -109,6 +142,9 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            prune_after_secs: 7 * 24 * 3600,
             worker_concurrency: 256,
             heavy_concurrency: 0,
             lease_secs: 30,
@@ -202,6 +238,24 @@ impl Config {
         if self.package_timeout_secs == 0 {
             bail!("package_timeout_secs must be at least 1");
         }
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            let known = ["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme));
+            if url.is_empty() || (url.contains("://") && !known) {
+                bail!(
+                    "database_url must be postgres://USER@HOST/DB, sqlite://PATH or a file path, got {:?}",
+                    assay_store::redact_url(url)
+                );
+            }
+        }
+        if self.database_max_connections < 2 || self.database_max_connections > 1000 {
+            bail!(
+                "database_max_connections must be between 2 and 1000, got {}",
+                self.database_max_connections
+            );
+        }
         if self.json_body_bytes < 1024 {
             bail!(
                 "json_body_bytes must be at least 1024, got {}",
@@ -211,8 +265,14 @@ impl Config {
         Ok(())
     }
 
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("assay.db")
+    /// The database to use: `database_url`, else SQLite under `data_dir`.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.database_url.clone().unwrap_or_else(|| {
+            DatabaseUrl(format!(
+                "sqlite://{}",
+                self.data_dir.join("assay.db").display()
+            ))
+        })
     }
 
     pub fn blob_dir(&self) -> PathBuf {
@@ -231,6 +291,8 @@ impl Config {
             poll: Duration::from_millis(self.poll_ms),
             grace: Duration::from_secs(self.grace_secs),
             retry_base: Duration::from_millis(self.retry_base_ms),
+            prune_after: (self.prune_after_secs > 0)
+                .then(|| Duration::from_secs(self.prune_after_secs)),
         }
     }
 }
@@ -267,5 +329,27 @@ mod tests {
         std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
         let err = Config::load(Some(&file), &Overrides::default()).unwrap_err();
         assert!(format!("{err:#}").contains("listen"), "{err:#}");
+        std::fs::write(&file, "database_url = \"mysql://root:hunter2@db/x\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("database_url"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is redacted: {err}");
+    }
+
+    #[test]
+    fn the_database_url_defaults_to_sqlite_and_hides_its_password() {
+        let config = Config::default();
+        assert_eq!(
+            config.database_url().expose(),
+            format!(
+                "sqlite://{}",
+                Path::new("./data").join("assay.db").display()
+            )
+        );
+        let url = DatabaseUrl("postgres://app:hunter2@db/assay".into());
+        assert_eq!(url.to_string(), "postgres://app:***@db/assay");
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

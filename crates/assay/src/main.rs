@@ -13,7 +13,7 @@ use assay_core::{JobContext, Registry};
 use assay_jobs::{CirclesMode, FileAccess, KindsConfig, ModelServer, PackageConfig};
 use assay_package::fetch::Fetcher;
 use assay_server::{AppState, Limits, Metrics};
-use assay_store::Store;
+use assay_store::{Store, StoreOptions};
 use assay_worker::Worker;
 use clap::{Parser, Subcommand};
 use config::{CirclesModeName, Config, LogFormat, Overrides};
@@ -197,10 +197,14 @@ fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let path = config.database_path();
-    Store::open(&path)
+    let url = config.database_url();
+    let options = StoreOptions {
+        max_connections: config.database_max_connections,
+        ..StoreOptions::default()
+    };
+    Store::connect_with(url.expose(), &options)
         .await
-        .with_context(|| format!("cannot open the database at {}", path.display()))
+        .with_context(|| format!("cannot open the database {url} (database_url)"))
 }
 
 fn worker_id() -> String {
@@ -218,6 +222,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         Command::Serve { no_workers, .. } => serve(config, !no_workers).await?,
         Command::Worker => {
             let store = open_store(&config).await?;
+            info!(database = %config.database_url(), "worker connected");
             let shutdown = shutdown_signal();
             let registry = registry(&config, Some(open_blobs(&config)?), circles_mode(&config)?);
             Worker::new(store.clone(), registry, config.worker(worker_id()))
@@ -227,7 +232,7 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
         }
         Command::Migrate => {
             open_store(&config).await?.close().await;
-            println!("migrations applied to {}", config.database_path().display());
+            println!("migrations applied to {}", config.database_url());
         }
         Command::Run {
             kind,
@@ -303,7 +308,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    info!(%addr, data_dir = %config.data_dir.display(), workers = with_workers, "assay listening on http://{addr}");
+    info!(%addr, data_dir = %config.data_dir.display(), database = %config.database_url(), workers = with_workers, "assay listening on http://{addr}");
     let stop = shutdown.clone();
     axum::serve(listener, assay_server::router(state))
         .with_graceful_shutdown(async move { stop.cancelled().await })

@@ -5,6 +5,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assay_core::{sha256_hex, Job, JobId, JobStatus};
+use assay_store::testing::{Backend, TestDatabase};
 use assay_store::{NewJob, Scope, Store};
 use serde_json::{json, Value};
 
@@ -13,7 +14,8 @@ fn assay(data_dir: &Path) -> Command {
     cmd.arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn")
-        .env_remove("ASSAY_CONFIG");
+        .env_remove("ASSAY_CONFIG")
+        .env_remove("ASSAY_DATABASE_URL");
     cmd
 }
 
@@ -283,4 +285,38 @@ fn users_keys_and_configuration_errors() {
     assert!(String::from_utf8_lossy(&bad.stderr)
         .to_lowercase()
         .contains("lease_secs"));
+}
+
+#[tokio::test]
+async fn commands_use_the_database_url_and_never_print_its_password() {
+    let db = TestDatabase::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_db = |args: &[&str]| {
+        run(assay(dir.path())
+            .args(args)
+            .env("ASSAY_DATABASE_URL", db.url()))
+    };
+    let migrated = with_db(&["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    assert!(stdout(&migrated).contains("postgres://"));
+    assert!(with_db(&["user", "create", "root", "--admin"])
+        .status
+        .success());
+    assert!(stdout(&with_db(&["apikey", "create", "--user", "root"])).starts_with("assay_"));
+    let store = Store::connect(db.url()).await.unwrap();
+    assert!(store.find_user("root").await.unwrap().unwrap().is_admin);
+    assert!(
+        !dir.path().join("assay.db").exists(),
+        "no SQLite file was made"
+    );
+
+    let bad = run(assay(dir.path())
+        .arg("migrate")
+        .env("ASSAY_DATABASE_URL", "mysql://root:hunter2@db/x"));
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("database_url") && !err.contains("hunter2"),
+        "{err}"
+    );
 }
