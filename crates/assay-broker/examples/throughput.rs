@@ -39,6 +39,10 @@ async fn main() -> anyhow::Result<()> {
         let kinds = vec!["bench".to_owned()];
         let mut subscription = broker.subscribe(&kinds).await?;
 
+        // Outbox ids unique across runs: NATS would drop repeats as duplicates.
+        let first_id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_micros() as i64;
         let start = Instant::now();
         futures::stream::iter(0..COUNT)
             .map(|i| {
@@ -47,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
                     let announcement = Announcement {
                         job_id: JobId::random(),
                         kind: "bench".to_owned(),
-                        outbox_id: i as i64,
+                        outbox_id: first_id + i as i64,
                     };
                     broker.publish(&announcement).await
                 }

@@ -38,6 +38,27 @@ redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'TIME', now + tonumb
 return 1
 ";
 
+/// Removes the group's consumers that hold no entries and were idle past `ARGV[2]` ms: each
+/// subscription is a consumer of its own, and those of stopped workers would pile up. Atomic,
+/// so a consumer cannot read an entry between the check and the removal (and a live one that
+/// is removed is recreated by its next read).
+const PRUNE: &str = r"
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed
+";
+
+/// How often a subscription prunes, and how long a consumer must have been idle.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+const PRUNE_IDLE: Duration = Duration::from_secs(600);
+
 /// One connection, reopened (after a backoff) by the first call after it failed.
 struct Conn {
     client: redis::Client,
@@ -136,6 +157,7 @@ struct Shared {
     client: redis::Client,
     options: BrokerOptions,
     touch: redis::Script,
+    prune: redis::Script,
 }
 
 impl Shared {
@@ -164,6 +186,7 @@ impl RedisBroker {
             client,
             options,
             touch: redis::Script::new(TOUCH),
+            prune: redis::Script::new(PRUNE),
         };
         shared.control.get().await?;
         Ok(RedisBroker(Arc::new(shared)))
@@ -200,6 +223,7 @@ impl Broker for RedisBroker {
             consumer: uuid::Uuid::new_v4().simple().to_string(),
             ready: VecDeque::new(),
             last_reclaim: None,
+            last_prune: Instant::now(),
             reclaim_every,
         };
         subscription.create_groups().await?;
@@ -223,6 +247,7 @@ struct RedisSubscription {
     /// Entries read or claimed but not handed out yet: (stream, entry, deliveries).
     ready: VecDeque<(String, StreamId, u32)>,
     last_reclaim: Option<Instant>,
+    last_prune: Instant,
     reclaim_every: Duration,
 }
 
@@ -276,6 +301,19 @@ impl RedisSubscription {
                 let n = deliveries.get(&entry.id).copied().unwrap_or(1);
                 let n = u32::try_from(n).unwrap_or(u32::MAX);
                 self.ready.push_back((stream.clone(), entry, n));
+            }
+        }
+        if self.last_prune.elapsed() >= PRUNE_EVERY {
+            self.last_prune = Instant::now();
+            for stream in &self.streams {
+                let mut invocation = self.shared.prune.key(stream);
+                invocation.arg(GROUP).arg(PRUNE_IDLE.as_millis() as u64);
+                let mut conn = self.shared.control.get().await?;
+                let result = invocation.invoke_async::<i64>(&mut conn).await;
+                let removed = self.shared.control.check(result).await?;
+                if removed > 0 {
+                    tracing::debug!(stream, removed, "removed idle Redis stream consumers");
+                }
             }
         }
         Ok(())
