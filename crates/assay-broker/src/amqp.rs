@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::{
-    check_name, client_name, decode, encode, Announcement, Broker, BrokerError, BrokerOptions,
-    Delivery, Subscription, Ticket,
+    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    BrokerOptions, Delivery, Subscription, Ticket,
 };
 
 fn connection(e: lapin::Error) -> BrokerError {
@@ -184,7 +184,7 @@ impl AmqpBroker {
 #[async_trait]
 impl Broker for AmqpBroker {
     async fn publish(&self, a: &Announcement) -> Result<(), BrokerError> {
-        check_name("job kind", &a.kind)?;
+        check_kind(&a.kind)?;
         let shared = &self.0;
         let (channel, queue) = {
             let mut state = shared.state.lock().await;
@@ -224,9 +224,7 @@ impl Broker for AmqpBroker {
     }
 
     async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
-        for kind in kinds {
-            check_name("job kind", kind)?;
-        }
+        check_kinds(kinds)?;
         let mut subscription = AmqpSubscription {
             shared: Arc::clone(&self.0),
             kinds: kinds.to_vec(),

@@ -26,3 +26,26 @@ impl Backoff {
         self.failures = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn doubles_up_to_the_cap_and_resets() {
+        let mut backoff = Backoff::default();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let start = Instant::now();
+            backoff.wait().await;
+            waits.push(start.elapsed().as_millis());
+            backoff.failed();
+        }
+        assert_eq!(waits, [0, 100, 200, 400, 800, 1600, 3200, 5000]);
+        backoff.succeeded();
+        let start = Instant::now();
+        backoff.wait().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+}

@@ -93,7 +93,7 @@ impl BrokerOptions {
 
 /// Names become NATS subjects and stream names, Redis keys and AMQP queue names, so they keep
 /// to the characters all three accept.
-pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), BrokerError> {
+fn check_name(what: &'static str, value: &str) -> Result<(), BrokerError> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value
@@ -107,6 +107,20 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<(), BrokerEr
             value: value.to_owned(),
         })
     }
+}
+
+/// Kinds name subjects, streams and queues, so they keep to the characters of names.
+pub(crate) fn check_kind(kind: &str) -> Result<(), BrokerError> {
+    check_name("job kind", kind)
+}
+
+pub(crate) fn check_kinds(kinds: &[String]) -> Result<(), BrokerError> {
+    if kinds.is_empty() {
+        return Err(BrokerError::InvalidOptions(
+            "subscribe was given no job kinds; name at least one.".to_owned(),
+        ));
+    }
+    kinds.iter().try_for_each(|kind| check_kind(kind))
 }
 
 /// A connection to one broker, shared by the outbox relay and the workers of a process.
@@ -251,6 +265,19 @@ mod tests {
         let err = connect("nats://127.0.0.1:1", options).await.err().unwrap();
         assert_eq!(err.code(), "broker_invalid_name");
         assert!(err.to_string().contains("\"jobs.*\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_broker_is_a_retryable_error() {
+        for url in [
+            "nats://127.0.0.1:1",
+            "redis://127.0.0.1:1",
+            "amqp://127.0.0.1:1",
+        ] {
+            let err = connect(url, BrokerOptions::default()).await.err().unwrap();
+            assert_eq!(err.code(), "broker_unavailable", "{url}: {err}");
+            assert!(err.is_retryable(), "{url}");
+        }
     }
 
     #[test]

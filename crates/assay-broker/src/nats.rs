@@ -11,8 +11,8 @@ use futures::{Stream, StreamExt};
 
 use crate::backoff::Backoff;
 use crate::{
-    check_name, client_name, decode, encode, Announcement, Broker, BrokerError, BrokerOptions,
-    Delivery, Subscription, Ticket,
+    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    BrokerOptions, Delivery, Subscription, Ticket,
 };
 
 /// How long the server keeps publish ids to drop duplicates.
@@ -66,7 +66,7 @@ impl NatsBroker {
 #[async_trait]
 impl Broker for NatsBroker {
     async fn publish(&self, a: &Announcement) -> Result<(), BrokerError> {
-        check_name("job kind", &a.kind)?;
+        check_kind(&a.kind)?;
         let subject = format!("{}.jobs.{}", self.options.prefix, a.kind);
         let publish = Publish::build()
             .payload(encode(a).into())
@@ -82,6 +82,7 @@ impl Broker for NatsBroker {
     }
 
     async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
+        check_kinds(kinds)?;
         let stream = self
             .js
             .get_stream(format!("{}_jobs", self.options.prefix))
@@ -89,7 +90,6 @@ impl Broker for NatsBroker {
             .map_err(connection)?;
         let mut consumers = Vec::with_capacity(kinds.len());
         for kind in kinds {
-            check_name("job kind", kind)?;
             let name = format!("{}_{kind}", self.options.prefix);
             let consumer = stream
                 .get_or_create_consumer(

@@ -20,8 +20,8 @@ use tokio::sync::Mutex;
 
 use crate::backoff::Backoff;
 use crate::{
-    check_name, client_name, decode, encode, Announcement, Broker, BrokerError, BrokerOptions,
-    Delivery, Subscription, Ticket,
+    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    BrokerOptions, Delivery, Subscription, Ticket,
 };
 
 const GROUP: &str = "workers";
@@ -196,7 +196,7 @@ impl RedisBroker {
 #[async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, a: &Announcement) -> Result<(), BrokerError> {
-        check_name("job kind", &a.kind)?;
+        check_kind(&a.kind)?;
         let mut cmd = redis::cmd("XADD");
         cmd.arg(self.0.stream(&a.kind))
             .arg("*")
@@ -206,9 +206,7 @@ impl Broker for RedisBroker {
     }
 
     async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
-        for kind in kinds {
-            check_name("job kind", kind)?;
-        }
+        check_kinds(kinds)?;
         let shared = &self.0;
         let reclaim_every =
             (shared.options.ack_wait / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
