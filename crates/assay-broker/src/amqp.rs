@@ -6,13 +6,13 @@
 //! keeps the message for its delay, then gives it back.
 
 use std::collections::HashSet;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::{Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
@@ -23,7 +23,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Reopening};
 use crate::{
     check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
     BrokerOptions, Delivery, Subscription, Ticket,
@@ -225,14 +225,13 @@ impl Broker for AmqpBroker {
 
     async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
         check_kinds(kinds)?;
-        let mut subscription = AmqpSubscription {
+        // Opened now, so that a refused declaration shows here rather than at the first next().
+        let deliveries = open(&self.0, kinds).await?;
+        Ok(Box::new(AmqpSubscription {
             shared: Arc::clone(&self.0),
             kinds: kinds.to_vec(),
-            deliveries: None,
-            backoff: Backoff::default(),
-        };
-        subscription.deliveries = Some(open(&subscription.shared, kinds).await?);
-        Ok(Box::new(subscription))
+            deliveries: Reopening::opened(deliveries),
+        }))
     }
 
     async fn check(&self) -> Result<(), BrokerError> {
@@ -241,14 +240,12 @@ impl Broker for AmqpBroker {
     }
 }
 
-type Deliveries =
-    Pin<Box<dyn Stream<Item = Result<(Channel, lapin::message::Delivery), BrokerError>> + Send>>;
+type Deliveries = BoxStream<'static, Result<(Channel, lapin::message::Delivery), BrokerError>>;
 
 struct AmqpSubscription {
     shared: Arc<Shared>,
     kinds: Vec<String>,
-    deliveries: Option<Deliveries>,
-    backoff: Backoff,
+    deliveries: Reopening<(Channel, lapin::message::Delivery)>,
 }
 
 /// A channel of its own with its prefetch, consuming every kind's queue.
@@ -310,35 +307,14 @@ fn attempt(delivery: &lapin::message::Delivery) -> u32 {
 impl Subscription for AmqpSubscription {
     async fn next(&mut self) -> Result<Delivery, BrokerError> {
         loop {
-            let deliveries = match &mut self.deliveries {
-                Some(deliveries) => deliveries,
-                None => {
-                    self.backoff.wait().await;
-                    match open(&self.shared, &self.kinds).await {
-                        Ok(deliveries) => self.deliveries.insert(deliveries),
-                        Err(e) => {
-                            self.backoff.failed();
-                            return Err(e);
-                        }
-                    }
-                }
-            };
-            let (channel, delivery) = match deliveries.next().await {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    self.deliveries = None;
-                    self.backoff.failed();
-                    return Err(e);
-                }
-                None => {
-                    self.deliveries = None;
-                    self.backoff.failed();
-                    return Err(BrokerError::Connection(
-                        "the RabbitMQ consumer was cancelled or its channel closed".to_owned(),
-                    ));
-                }
-            };
-            self.backoff.succeeded();
+            let (shared, kinds) = (&self.shared, &self.kinds);
+            let (channel, delivery) = self
+                .deliveries
+                .next(
+                    || open(shared, kinds),
+                    "the RabbitMQ consumer was cancelled or its channel closed",
+                )
+                .await?;
             match decode(&delivery.data) {
                 Ok(announcement) => {
                     let ticket = AmqpTicket::start(

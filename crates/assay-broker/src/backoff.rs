@@ -1,4 +1,10 @@
+use std::future::Future;
 use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use crate::BrokerError;
 
 const FIRST: Duration = Duration::from_millis(100);
 const MAX: Duration = Duration::from_secs(5);
@@ -24,6 +30,63 @@ impl Backoff {
 
     pub(crate) fn succeeded(&mut self) {
         self.failures = 0;
+    }
+}
+
+/// A subscription's stream of messages, reopened by the first call after it failed or ended.
+pub(crate) struct Reopening<T> {
+    stream: Option<BoxStream<'static, Result<T, BrokerError>>>,
+    backoff: Backoff,
+}
+
+impl<T> Default for Reopening<T> {
+    fn default() -> Self {
+        Reopening {
+            stream: None,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl<T> Reopening<T> {
+    pub(crate) fn opened(stream: BoxStream<'static, Result<T, BrokerError>>) -> Self {
+        Reopening {
+            stream: Some(stream),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// The next message; `open` makes a new stream when there is none, `ended` says what it
+    /// means when the stream ends.
+    pub(crate) async fn next<F, Fut>(&mut self, open: F, ended: &str) -> Result<T, BrokerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<BoxStream<'static, Result<T, BrokerError>>, BrokerError>>,
+    {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                self.backoff.wait().await;
+                match open().await {
+                    Ok(stream) => self.stream.insert(stream),
+                    Err(e) => {
+                        self.backoff.failed();
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let failure = match stream.next().await {
+            Some(Ok(message)) => {
+                self.backoff.succeeded();
+                return Ok(message);
+            }
+            Some(Err(e)) => e,
+            None => BrokerError::Connection(ended.to_owned()),
+        };
+        self.stream = None;
+        self.backoff.failed();
+        Err(failure)
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! The client reconnects by itself; a pull stream that fails is reopened by the next `next()`.
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, context::Publish, stream, AckKind, Context, Message};
 use async_trait::async_trait;
-use futures::{Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::StreamExt;
 
-use crate::backoff::Backoff;
+use crate::backoff::Reopening;
 use crate::{
     check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
     BrokerOptions, Delivery, Subscription, Ticket,
@@ -114,8 +114,7 @@ impl Broker for NatsBroker {
                 consumers,
                 options: self.options.clone(),
             },
-            messages: None,
-            backoff: Backoff::default(),
+            messages: Reopening::default(),
         }))
     }
 
@@ -130,12 +129,9 @@ impl Broker for NatsBroker {
     }
 }
 
-type Messages = Pin<Box<dyn Stream<Item = Result<Message, BrokerError>> + Send>>;
-
 struct NatsSubscription {
     pull: Pull,
-    messages: Option<Messages>,
-    backoff: Backoff,
+    messages: Reopening<Message>,
 }
 
 /// The consumers a subscription pulls from (apart from its stream, which is not `Sync`).
@@ -146,7 +142,7 @@ struct Pull {
 }
 
 impl Pull {
-    async fn open(&self) -> Result<Messages, BrokerError> {
+    async fn open(&self) -> Result<BoxStream<'static, Result<Message, BrokerError>>, BrokerError> {
         let mut streams = Vec::with_capacity(self.consumers.len());
         for consumer in &self.consumers {
             let messages = consumer
@@ -191,35 +187,11 @@ impl Pull {
 impl Subscription for NatsSubscription {
     async fn next(&mut self) -> Result<Delivery, BrokerError> {
         loop {
-            let messages = match &mut self.messages {
-                Some(messages) => messages,
-                None => {
-                    self.backoff.wait().await;
-                    match self.pull.open().await {
-                        Ok(messages) => self.messages.insert(messages),
-                        Err(e) => {
-                            self.backoff.failed();
-                            return Err(e);
-                        }
-                    }
-                }
-            };
-            let message = match messages.next().await {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => {
-                    self.messages = None;
-                    self.backoff.failed();
-                    return Err(e);
-                }
-                None => {
-                    self.messages = None;
-                    self.backoff.failed();
-                    return Err(BrokerError::Connection(
-                        "the JetStream pull subscription ended".to_owned(),
-                    ));
-                }
-            };
-            self.backoff.succeeded();
+            let pull = &self.pull;
+            let message = self
+                .messages
+                .next(|| pull.open(), "the JetStream pull subscription ended")
+                .await?;
             let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
             let attempt = u32::try_from(delivered).unwrap_or(u32::MAX);
             if attempt > self.pull.options.max_deliver {

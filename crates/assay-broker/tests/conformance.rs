@@ -246,13 +246,26 @@ where
     }
 }
 
-async fn publish_deliver_ack(t: Transport) {
+/// A subscriber, then one announcement published.
+async fn one_published(
+    t: Transport,
+) -> (
+    Harness,
+    Arc<dyn Broker>,
+    Box<dyn Subscription>,
+    Announcement,
+) {
     let h = Harness::new(t);
     let broker = h.broker().await;
-    broker.check().await.unwrap();
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
+    let sub = broker.subscribe(&kinds()).await.unwrap();
     let a = announcement(1);
     broker.publish(&a).await.unwrap();
+    (h, broker, sub, a)
+}
+
+async fn publish_deliver_ack(t: Transport) {
+    let (h, broker, mut sub, a) = one_published(t).await;
+    broker.check().await.unwrap();
     let d = next(&mut sub).await;
     assert_eq!(d.announcement, a);
     assert_eq!(d.attempt, 1);
@@ -265,11 +278,7 @@ async fn publish_deliver_ack(t: Transport) {
 }
 
 async fn unacked_is_redelivered(t: Transport) {
-    let h = Harness::new(t);
-    let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
-    let a = announcement(1);
-    broker.publish(&a).await.unwrap();
+    let (h, _broker, mut sub, a) = one_published(t).await;
     let first = next(&mut sub).await;
     let start = Instant::now();
     let again = next(&mut sub).await;
@@ -291,11 +300,7 @@ async fn unacked_is_redelivered(t: Transport) {
 }
 
 async fn max_deliver_dead_letters(t: Transport) {
-    let h = Harness::new(t);
-    let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
-    let a = announcement(1);
-    broker.publish(&a).await.unwrap();
+    let (h, _broker, mut sub, a) = one_published(t).await;
     for attempt in 1..=h.options.max_deliver {
         let d = next(&mut sub).await;
         assert_eq!((d.announcement.job_id, d.attempt), (a.job_id, attempt));
@@ -310,11 +315,7 @@ async fn max_deliver_dead_letters(t: Transport) {
 }
 
 async fn nack_redelivers_after_delay(t: Transport) {
-    let h = Harness::new(t);
-    let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
-    let a = announcement(1);
-    broker.publish(&a).await.unwrap();
+    let (h, _broker, mut sub, a) = one_published(t).await;
     let delay = Duration::from_millis(600);
     let start = Instant::now();
     next(&mut sub).await.nack(delay).await.unwrap();
@@ -329,10 +330,7 @@ async fn nack_redelivers_after_delay(t: Transport) {
 }
 
 async fn progress_keeps_a_long_job(t: Transport) {
-    let h = Harness::new(t);
-    let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
-    broker.publish(&announcement(1)).await.unwrap();
+    let (h, _broker, mut sub, _) = one_published(t).await;
     let d = next(&mut sub).await;
     let worker = tokio::spawn(async move {
         for _ in 0..8 {
@@ -447,10 +445,7 @@ async fn duplicate_publish(t: Transport) {
 }
 
 async fn survives_a_reconnect(t: Transport) {
-    let h = Harness::new(t);
-    let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
-    broker.publish(&announcement(1)).await.unwrap();
+    let (h, broker, mut sub, _) = one_published(t).await;
     next(&mut sub).await.ack().await.unwrap();
 
     h.kill_connections().await;
