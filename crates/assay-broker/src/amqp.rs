@@ -211,9 +211,13 @@ impl Broker for AmqpBroker {
             .map_err(connection)?;
         match confirm {
             Confirmation::Ack(None) => Ok(()),
-            Confirmation::Ack(Some(_)) => Err(BrokerError::NotConfirmed(format!(
-                "the queue {queue} is missing, so the message was returned"
-            ))),
+            Confirmation::Ack(Some(_)) => {
+                // Deleted since we declared it: the next publish declares it again.
+                shared.state.lock().await.declared.remove(&queue);
+                Err(BrokerError::NotConfirmed(format!(
+                    "the queue {queue} is missing, so the message was returned"
+                )))
+            }
             Confirmation::Nack(_) => Err(BrokerError::NotConfirmed(
                 "RabbitMQ refused to store it (nack)".to_owned(),
             )),
@@ -251,6 +255,10 @@ struct AmqpSubscription {
 /// A channel of its own with its prefetch, consuming every kind's queue.
 async fn open(shared: &Shared, kinds: &[String]) -> Result<Deliveries, BrokerError> {
     let mut state = shared.state.lock().await;
+    // Declared again: a queue deleted under us is why a consumer gets cancelled.
+    for kind in kinds {
+        state.declared.remove(&shared.queue(kind));
+    }
     let channel = shared
         .connection(&mut state)
         .await?

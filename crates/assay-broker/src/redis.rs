@@ -327,14 +327,7 @@ impl RedisSubscription {
         for _ in &self.streams {
             cmd.arg(">");
         }
-        let reply: Option<StreamReadReply> = match self.reader.query(&cmd).await {
-            Err(BrokerError::Refused(e)) if e.contains("NOGROUP") => {
-                // The stream was deleted (or Redis restarted empty): start again.
-                self.create_groups().await?;
-                return Ok(());
-            }
-            other => other?,
-        };
+        let reply: Option<StreamReadReply> = self.reader.query(&cmd).await?;
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
                 self.ready.push_back((key.key.clone(), entry, 1));
@@ -409,15 +402,22 @@ impl Subscription for RedisSubscription {
                 }
                 continue;
             }
-            if self
+            let step = if self
                 .last_reclaim
                 .is_none_or(|at| at.elapsed() >= self.reclaim_every)
             {
-                self.reclaim().await?;
                 self.last_reclaim = Some(Instant::now());
-                continue;
+                self.reclaim().await
+            } else {
+                self.read().await
+            };
+            match step {
+                // The stream was deleted (or Redis restarted empty): start again.
+                Err(BrokerError::Refused(e)) if e.contains("NOGROUP") => {
+                    self.create_groups().await?
+                }
+                other => other?,
             }
-            self.read().await?;
         }
     }
 }
