@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,9 +26,65 @@ enum Transport {
     Amqp,
 }
 
+impl Transport {
+    fn url(self) -> &'static str {
+        match self {
+            Transport::Nats => "nats://127.0.0.1:4222",
+            Transport::Redis => "redis://127.0.0.1:6379",
+            Transport::Amqp => "amqp://guest:guest@127.0.0.1:5672/%2f",
+        }
+    }
+}
+
 struct Harness {
     transport: Transport,
     options: BrokerOptions,
+    /// NATS clients connect through it, as the 2.9 server cannot drop a client on request.
+    proxy: Option<Proxy>,
+}
+
+/// A TCP relay to a server whose connections the test can cut; clients reconnect through it.
+struct Proxy {
+    port: u16,
+    cut: tokio::sync::watch::Sender<u64>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    fn start(target: &'static str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let (cut, cuts) = tokio::sync::watch::channel(0);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut cuts = cuts.clone();
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            cut,
+            accepted,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
 }
 
 impl Harness {
@@ -40,19 +97,19 @@ impl Harness {
                 max_deliver: 3,
                 prefetch: 4,
             },
+            proxy: (transport == Transport::Nats).then(|| Proxy::start("127.0.0.1:4222")),
         }
     }
 
-    fn url(&self) -> &'static str {
-        match self.transport {
-            Transport::Nats => "nats://127.0.0.1:4222",
-            Transport::Redis => "redis://127.0.0.1:6379",
-            Transport::Amqp => "amqp://guest:guest@127.0.0.1:5672/%2f",
+    fn url(&self) -> String {
+        match (self.transport, &self.proxy) {
+            (Transport::Nats, Some(proxy)) => format!("nats://127.0.0.1:{}", proxy.port),
+            (transport, _) => transport.url().to_owned(),
         }
     }
 
     async fn broker(&self) -> Arc<dyn Broker> {
-        connect(self.url(), self.options.clone()).await.unwrap()
+        connect(&self.url(), self.options.clone()).await.unwrap()
     }
 
     /// Removes everything the test created under its prefix.
@@ -123,12 +180,16 @@ impl Harness {
         }
     }
 
-    /// Drops our connections from the server side. NATS has no way to do that from a client
-    /// (the server learned to kick clients in 2.10), so it is not covered.
+    /// Drops our connections: from the server side for Redis and RabbitMQ, by cutting the
+    /// proxy for NATS (the 2.9 server cannot drop a client on request).
     async fn kill_connections(&self) {
         let name = format!("assay-{}", self.options.prefix);
         match self.transport {
-            Transport::Nats => unreachable!("not supported by nats-server 2.9"),
+            Transport::Nats => self
+                .proxy
+                .as_ref()
+                .expect("NATS goes through a proxy")
+                .cut(),
             Transport::Redis => {
                 let mut conn = redis_conn().await;
                 let list: String = redis::cmd("CLIENT")
@@ -182,11 +243,11 @@ impl Harness {
 }
 
 async fn nats() -> async_nats::Client {
-    async_nats::connect("nats://127.0.0.1:4222").await.unwrap()
+    async_nats::connect(Transport::Nats.url()).await.unwrap()
 }
 
 async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open("redis://127.0.0.1:6379")
+    redis::Client::open(Transport::Redis.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -197,7 +258,7 @@ async fn amqp_channel() -> (lapin::Connection, lapin::Channel) {
     let properties = lapin::ConnectionProperties::default()
         .with_executor(tokio_executor_trait::Tokio::current())
         .with_reactor(tokio_reactor_trait::Tokio);
-    let conn = lapin::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", properties)
+    let conn = lapin::Connection::connect(Transport::Amqp.url(), properties)
         .await
         .unwrap();
     let channel = conn.create_channel().await.unwrap();
@@ -467,6 +528,12 @@ async fn survives_a_reconnect(t: Transport) {
     let d = next_recovering(&mut sub).await;
     assert_eq!(d.announcement, a);
     eventually(|| broker.check()).await;
+    if let Some(proxy) = &h.proxy {
+        assert!(
+            proxy.accepted.load(Ordering::SeqCst) >= 2,
+            "NATS did not reconnect"
+        );
+    }
     d.ack().await.unwrap();
     assert!(next_within(&mut sub, QUIET).await.is_none());
     h.cleanup().await;
@@ -507,7 +574,7 @@ macro_rules! suite {
 
 suite!(Nats: publish_deliver_ack, unacked_is_redelivered, max_deliver_dead_letters,
     nack_redelivers_after_delay, progress_keeps_a_long_job, subscribers_share_the_work,
-    publish_is_durable, duplicate_publish);
+    publish_is_durable, duplicate_publish, survives_a_reconnect);
 suite!(Redis: publish_deliver_ack, unacked_is_redelivered, max_deliver_dead_letters,
     nack_redelivers_after_delay, progress_keeps_a_long_job, subscribers_share_the_work,
     publish_is_durable, duplicate_publish, survives_a_reconnect, recovers_when_its_queue_is_deleted);
