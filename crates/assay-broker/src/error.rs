@@ -4,7 +4,7 @@ use thiserror::Error;
 /// call may succeed later (the broker was down or the connection dropped).
 #[derive(Debug, Error)]
 pub enum BrokerError {
-    #[error("The broker URL scheme {scheme:?} is not supported; use nats://, redis:// (or rediss://) or amqp:// (or amqps://).")]
+    #[error("The broker URL scheme {scheme:?} is not supported; use nats://, redis:// or amqp:// (rediss:// and amqps:// are not built in).")]
     UnsupportedScheme { scheme: String },
     #[error(
         "This build has no {feature} transport; build assay-broker with the `{feature}` feature."

@@ -199,8 +199,9 @@ pub(crate) trait Ticket: Send + Sync {
     async fn progress(&self) -> Result<(), BrokerError>;
 }
 
-/// Connects to the broker named by the URL's scheme: `nats://`, `redis://` (or `rediss://`),
-/// `amqp://` (or `amqps://`). Streams, queues and groups are created when absent.
+/// Connects to the broker named by the URL's scheme: `nats://`, `redis://`, `amqp://`.
+/// Streams, queues and groups are created when absent. `rediss://` and `amqps://` are refused:
+/// the Redis and RabbitMQ clients are built without TLS.
 pub async fn connect(url: &str, options: BrokerOptions) -> Result<Arc<dyn Broker>, BrokerError> {
     options.validate()?;
     let scheme = url
@@ -211,15 +212,15 @@ pub async fn connect(url: &str, options: BrokerOptions) -> Result<Arc<dyn Broker
         #[cfg(feature = "nats")]
         "nats" => Ok(Arc::new(nats::NatsBroker::connect(url, options).await?)),
         #[cfg(feature = "redis")]
-        "redis" | "rediss" => Ok(Arc::new(redis::RedisBroker::connect(url, options).await?)),
+        "redis" => Ok(Arc::new(redis::RedisBroker::connect(url, options).await?)),
         #[cfg(feature = "amqp")]
-        "amqp" | "amqps" => Ok(Arc::new(amqp::AmqpBroker::connect(url, options).await?)),
+        "amqp" => Ok(Arc::new(amqp::AmqpBroker::connect(url, options).await?)),
         #[cfg(not(feature = "nats"))]
         "nats" => Err(BrokerError::FeatureDisabled { feature: "nats" }),
         #[cfg(not(feature = "redis"))]
-        "redis" | "rediss" => Err(BrokerError::FeatureDisabled { feature: "redis" }),
+        "redis" => Err(BrokerError::FeatureDisabled { feature: "redis" }),
         #[cfg(not(feature = "amqp"))]
-        "amqp" | "amqps" => Err(BrokerError::FeatureDisabled { feature: "amqp" }),
+        "amqp" => Err(BrokerError::FeatureDisabled { feature: "amqp" }),
         _ => Err(BrokerError::UnsupportedScheme { scheme }),
     }
 }
