@@ -1,10 +1,10 @@
-use std::future::Future;
 use std::time::Duration;
-
-use futures::stream::BoxStream;
-use futures::StreamExt;
-
-use crate::BrokerError;
+#[cfg(any(feature = "nats", feature = "amqp"))]
+use {
+    crate::BrokerError,
+    futures::{stream::BoxStream, StreamExt},
+    std::future::Future,
+};
 
 const FIRST: Duration = Duration::from_millis(100);
 const MAX: Duration = Duration::from_secs(5);
@@ -34,20 +34,13 @@ impl Backoff {
 }
 
 /// A subscription's stream of messages, reopened by the first call after it failed or ended.
+#[cfg(any(feature = "nats", feature = "amqp"))]
 pub(crate) struct Reopening<T> {
     stream: Option<BoxStream<'static, Result<T, BrokerError>>>,
     backoff: Backoff,
 }
 
-impl<T> Default for Reopening<T> {
-    fn default() -> Self {
-        Reopening {
-            stream: None,
-            backoff: Backoff::default(),
-        }
-    }
-}
-
+#[cfg(any(feature = "nats", feature = "amqp"))]
 impl<T> Reopening<T> {
     pub(crate) fn opened(stream: BoxStream<'static, Result<T, BrokerError>>) -> Self {
         Reopening {

@@ -108,14 +108,14 @@ impl Broker for NatsBroker {
                 .map_err(connection)?;
             consumers.push(consumer);
         }
-        Ok(Box::new(NatsSubscription {
-            pull: Pull {
-                js: self.js.clone(),
-                consumers,
-                options: self.options.clone(),
-            },
-            messages: Reopening::default(),
-        }))
+        let pull = Pull {
+            js: self.js.clone(),
+            consumers,
+            options: self.options.clone(),
+        };
+        // Opened now, so that a failure shows here rather than at the first next().
+        let messages = Reopening::opened(pull.open().await?);
+        Ok(Box::new(NatsSubscription { pull, messages }))
     }
 
     async fn check(&self) -> Result<(), BrokerError> {
