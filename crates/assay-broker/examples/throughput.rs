@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use assay_broker::{connect, Announcement, BrokerOptions};
 use assay_core::JobId;
 use futures::{StreamExt, TryStreamExt};
@@ -58,17 +59,21 @@ async fn main() -> anyhow::Result<()> {
             })
             .buffer_unordered(IN_FLIGHT)
             .try_collect::<()>()
-            .await?;
+            .await
+            .context("publish")?;
         let publish = rate(start);
 
         let start = Instant::now();
         let mut acks = tokio::task::JoinSet::new();
         for _ in 0..COUNT {
-            let delivery = subscription.next().await?;
+            let delivery = subscription.next().await.context("next")?;
             acks.spawn(delivery.ack());
         }
         while let Some(ack) = acks.join_next().await {
-            ack??;
+            ack?.context("ack")?;
+        }
+        if let Err(e) = broker.close().await {
+            println!("{scheme:>6}: closing failed ({e}); some acks may be lost");
         }
         let consume = rate(start);
         println!("{scheme:>6}: publish {publish:>8.0} msgs/s, consume+ack {consume:>8.0} msgs/s");

@@ -238,6 +238,21 @@ impl Broker for AmqpBroker {
         }))
     }
 
+    /// lapin reports an ack done once it is queued for writing, so a connection closed right
+    /// after may lose the last acks (those announcements are delivered again, and their claims
+    /// match nothing); closing the connection sends what the writer holds.
+    async fn close(&self) -> Result<(), BrokerError> {
+        let mut state = self.0.state.lock().await;
+        state.publisher = None;
+        match state.connection.take() {
+            Some(conn) if conn.status().connected() => conn
+                .close(200, "assay is shutting down")
+                .await
+                .map_err(connection),
+            _ => Ok(()),
+        }
+    }
+
     async fn check(&self) -> Result<(), BrokerError> {
         let mut state = self.0.state.lock().await;
         self.0.publisher(&mut state).await.map(|_| ())

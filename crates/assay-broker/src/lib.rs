@@ -136,6 +136,11 @@ pub trait Broker: Send + Sync {
 
     /// Succeeds when the broker answers; for `/ready`.
     async fn check(&self) -> Result<(), BrokerError>;
+
+    /// Closes the connection, sending what the client still holds; for graceful shutdown,
+    /// after the last ack. RabbitMQ acks have no reply and may still be lost here (see
+    /// `docs/brokers.md`): those announcements come again and their claims match nothing.
+    async fn close(&self) -> Result<(), BrokerError>;
 }
 
 #[async_trait]

@@ -118,6 +118,10 @@ impl Broker for NatsBroker {
         Ok(Box::new(NatsSubscription { pull, messages }))
     }
 
+    async fn close(&self) -> Result<(), BrokerError> {
+        self.client.flush().await.map_err(connection)
+    }
+
     async fn check(&self) -> Result<(), BrokerError> {
         self.client.flush().await.map_err(connection)?;
         // The stream's info: JetStream answers and our stream is there.

@@ -228,6 +228,12 @@ impl Broker for RedisBroker {
         Ok(Box::new(subscription))
     }
 
+    /// Every command waited for its reply: nothing is buffered, and the connections close
+    /// when the broker and its subscriptions are dropped.
+    async fn close(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
+
     async fn check(&self) -> Result<(), BrokerError> {
         self.0
             .control

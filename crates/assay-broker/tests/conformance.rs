@@ -348,6 +348,7 @@ async fn publish_deliver_ack(t: Transport) {
         next_within(&mut sub, QUIET).await.is_none(),
         "redelivered after ack"
     );
+    broker.close().await.unwrap();
     h.cleanup().await;
 }
 
