@@ -22,6 +22,7 @@ use assay_core::JobId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod admin;
 #[cfg(feature = "amqp")]
 mod amqp;
 mod backoff;
@@ -31,6 +32,7 @@ mod nats;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub use admin::remove_resources;
 pub use error::BrokerError;
 
 /// "This job is ready": the whole message a transport carries.

@@ -66,6 +66,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The KServe model server, in `real` circles mode; `/ready` checks it.
     pub model_server: Option<ModelServer>,
+    /// The broker queued jobs are announced through, when one is configured; `/ready` checks it.
+    pub broker: Option<Arc<dyn assay_broker::Broker>>,
     /// Bounds how many uploaded images are decoded for validation at once.
     pub decode_slots: Arc<Semaphore>,
 }

@@ -48,6 +48,14 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         ready &= model.is_ok();
         checks["model_server"] = json!(describe(&model));
     }
+    if let Some(broker) = &state.broker {
+        let answer = tokio::time::timeout(READY_TIMEOUT, broker.check())
+            .await
+            .map_err(|_| format!("no answer within {}s", READY_TIMEOUT.as_secs()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        ready &= answer.is_ok();
+        checks["broker"] = json!(describe(&answer));
+    }
     let body = json!({ "ready": ready, "checks": checks });
     let status = if ready {
         StatusCode::OK

@@ -12,12 +12,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod broker;
+
+use assay_broker::Broker;
 use assay_core::{now_ms, Job, JobContext, JobError, JobId, Output, Registry};
 use assay_store::Store;
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, info_span, warn, Instrument};
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub struct WorkerConfig {
 pub const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// With a broker, the table is polled this many times less often.
+const BROKER_POLL_FACTOR: u32 = 20;
 
 /// The cores this process may use: the default number of heavy slots.
 pub fn cores() -> usize {
@@ -117,6 +123,8 @@ pub struct Worker {
     registry: Arc<Registry>,
     config: Arc<WorkerConfig>,
     observer: Option<Arc<dyn JobObserver>>,
+    /// With a broker, jobs arrive as deliveries and the table is only polled as a fallback.
+    broker: Option<Arc<dyn Broker>>,
     /// Running attempts by (job, fence): a job can be re-claimed by this same process while a
     /// stale attempt of it is still winding down, and the two must never be confused.
     running: Arc<Mutex<HashMap<(JobId, i64), CancellationToken>>>,
@@ -135,8 +143,16 @@ impl Worker {
             registry,
             config: Arc::new(config),
             observer: None,
+            broker: None,
             running: Arc::default(),
         }
+    }
+
+    /// Takes jobs from the broker's deliveries and relays this store's outbox to it (see
+    /// [`broker`]); the store must have been opened with the outbox.
+    pub fn with_broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn JobObserver>) -> Self {
@@ -153,8 +169,37 @@ impl Worker {
         let freed = Arc::new(Notify::new());
         let hard_stop = CancellationToken::new();
         let background = CancellationToken::new();
-        let mut jobs = JoinSet::new();
+        let jobs = TaskTracker::new();
         tokio::spawn(self.clone().maintain(background.clone()));
+        let consumers = shutdown.child_token();
+        if let Some(broker) = &self.broker {
+            tokio::spawn(broker::relay(
+                self.store.clone(),
+                Arc::clone(broker),
+                self.config.poll,
+                background.clone(),
+            ));
+            for group in groups.iter().filter(|g| !g.kinds.is_empty()) {
+                let consumer = broker::Consumer {
+                    worker: self.clone(),
+                    broker: Arc::clone(broker),
+                    kinds: group.kinds.clone(),
+                    slots: Arc::clone(&group.slots),
+                    freed: Arc::clone(&freed),
+                    hard_stop: hard_stop.clone(),
+                    jobs: jobs.clone(),
+                };
+                tokio::spawn(broker::consume(consumer, consumers.clone()));
+            }
+        }
+        // With a broker the table is polled only to catch what no announcement covers.
+        let (poll, wake) = match self.broker {
+            Some(_) => (
+                self.config.poll * BROKER_POLL_FACTOR,
+                Arc::new(Notify::new()),
+            ),
+            None => (self.config.poll, self.store.wake()),
+        };
         info!(
             worker = %self.config.id,
             concurrency = self.config.concurrency,
@@ -162,7 +207,6 @@ impl Worker {
             "worker started"
         );
 
-        let wake = self.store.wake();
         let lease_ms = self.config.lease.as_millis() as i64;
         while !shutdown.is_cancelled() {
             let mut claimed_any = false;
@@ -200,7 +244,6 @@ impl Worker {
                     );
                 }
             }
-            while jobs.try_join_next().is_some() {}
             if claimed_any {
                 continue;
             }
@@ -212,7 +255,7 @@ impl Worker {
             tokio::select! {
                 _ = freed.notified(), if full => {}
                 _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll) => {}
+                _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -222,17 +265,15 @@ impl Worker {
             grace_secs = self.config.grace.as_secs(),
             "worker stopping: no new claims"
         );
-        let drained = tokio::time::timeout(self.config.grace, async {
-            while jobs.join_next().await.is_some() {}
-        })
-        .await;
+        jobs.close();
+        let drained = tokio::time::timeout(self.config.grace, jobs.wait()).await;
         if drained.is_err() {
             warn!(
                 running = jobs.len(),
                 "grace period over; handing unfinished jobs back to the queue"
             );
             hard_stop.cancel();
-            while jobs.join_next().await.is_some() {}
+            jobs.wait().await;
         }
         background.cancel();
         info!("worker stopped");

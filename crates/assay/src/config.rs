@@ -23,7 +23,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `ASSAY_DATABASE_URL`: `postgres://USER:PASSWORD@HOST/DB`, `sqlite://PATH` or a file path;
     /// unset = SQLite at `data_dir/assay.db`.
-    pub database_url: Option<DatabaseUrl>,
+    pub database_url: Option<SecretUrl>,
+    /// `ASSAY_BROKER`: `nats://HOST:4222`, `redis://HOST:6379` or `amqp://USER:PASSWORD@HOST:5672`;
+    /// queued jobs are then announced through it (job state stays in the database).
+    pub broker: Option<SecretUrl>,
+    /// `ASSAY_BROKER_PREFIX`: the prefix of every stream, queue and key assay creates there.
+    pub broker_prefix: String,
     /// `ASSAY_DATABASE_MAX_CONNECTIONS`: the PostgreSQL pool size of each process.
     pub database_max_connections: u32,
     /// `ASSAY_PRUNE_AFTER_SECS`: finished jobs older than this are deleted; 0 = never.
@@ -98,27 +103,27 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
-/// A database URL, which may hold a password: shown only with the password redacted.
+/// A database or broker URL, which may hold a password: shown only with the password redacted.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
-pub struct DatabaseUrl(String);
+pub struct SecretUrl(String);
 
-impl DatabaseUrl {
+impl SecretUrl {
     /// The URL itself, password included: for connecting only.
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Display for DatabaseUrl {
+impl fmt::Display for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&assay_store::redact_url(&self.0))
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DatabaseUrl({self})")
+        write!(f, "SecretUrl({self})")
     }
 }
 
@@ -143,6 +148,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            broker: None,
+            broker_prefix: "assay".into(),
             database_max_connections: 16,
             prune_after_secs: 7 * 24 * 3600,
             worker_concurrency: 256,
@@ -250,6 +257,18 @@ impl Config {
                 );
             }
         }
+        if let Some(url) = &self.broker {
+            let url = url.expose();
+            if !["nats://", "redis://", "amqp://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+            {
+                bail!(
+                    "broker must be a nats://, redis:// or amqp:// URL, got {:?}",
+                    assay_store::redact_url(url)
+                );
+            }
+        }
         if self.database_max_connections < 2 || self.database_max_connections > 1000 {
             bail!(
                 "database_max_connections must be between 2 and 1000, got {}",
@@ -266,9 +285,9 @@ impl Config {
     }
 
     /// The database to use: `database_url`, else SQLite under `data_dir`.
-    pub fn database_url(&self) -> DatabaseUrl {
+    pub fn database_url(&self) -> SecretUrl {
         self.database_url.clone().unwrap_or_else(|| {
-            DatabaseUrl(format!(
+            SecretUrl(format!(
                 "sqlite://{}",
                 self.data_dir.join("assay.db").display()
             ))
@@ -348,7 +367,7 @@ mod tests {
                 Path::new("./data").join("assay.db").display()
             )
         );
-        let url = DatabaseUrl("postgres://app:hunter2@db/assay".into());
+        let url = SecretUrl("postgres://app:hunter2@db/assay".into());
         assert_eq!(url.to_string(), "postgres://app:***@db/assay");
         assert!(!format!("{url:?}").contains("hunter2"));
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use assay_blob::BlobStore;
+use assay_broker::{Broker, BrokerOptions};
 use assay_core::{JobContext, Registry};
 use assay_jobs::{CirclesMode, FileAccess, KindsConfig, ModelServer, PackageConfig};
 use assay_package::fetch::Fetcher;
@@ -200,11 +201,37 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = config.database_url();
     let options = StoreOptions {
         max_connections: config.database_max_connections,
-        ..StoreOptions::default()
+        // Queued jobs are announced through the broker from the outbox.
+        outbox: config.broker.is_some(),
     };
     Store::connect_with(url.expose(), &options)
         .await
         .with_context(|| format!("cannot open the database {url} (database_url)"))
+}
+
+async fn connect_broker(config: &Config) -> anyhow::Result<Option<Arc<dyn Broker>>> {
+    let Some(url) = &config.broker else {
+        return Ok(None);
+    };
+    let options = BrokerOptions {
+        prefix: config.broker_prefix.clone(),
+        ack_wait: Duration::from_secs(config.lease_secs),
+        ..BrokerOptions::default()
+    };
+    let broker = assay_broker::connect(url.expose(), options)
+        .await
+        .with_context(|| format!("cannot connect to the broker {url} (broker)"))?;
+    info!(broker = %url, "broker connected");
+    Ok(Some(broker))
+}
+
+/// Lets in-flight acks reach the broker before the connection goes.
+async fn close_broker(broker: Option<Arc<dyn Broker>>) {
+    if let Some(broker) = broker {
+        if let Err(e) = broker.close().await {
+            warn!(error = %e, "closing the broker connection failed");
+        }
+    }
 }
 
 fn worker_id() -> String {
@@ -225,9 +252,13 @@ async fn dispatch(command: Command, config: Config) -> anyhow::Result<ExitCode> 
             info!(database = %config.database_url(), "worker connected");
             let shutdown = shutdown_signal();
             let registry = registry(&config, Some(open_blobs(&config)?), circles_mode(&config)?);
-            Worker::new(store.clone(), registry, config.worker(worker_id()))
-                .run(shutdown)
-                .await;
+            let broker = connect_broker(&config).await?;
+            let mut worker = Worker::new(store.clone(), registry, config.worker(worker_id()));
+            if let Some(broker) = &broker {
+                worker = worker.with_broker(Arc::clone(broker));
+            }
+            worker.run(shutdown).await;
+            close_broker(broker).await;
             store.close().await;
         }
         Command::Migrate => {
@@ -281,13 +312,18 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     let registry = registry(&config, Some(blobs.clone()), mode);
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_signal();
+    let broker = connect_broker(&config).await?;
     let worker = with_workers.then(|| {
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             store.clone(),
             Arc::clone(&registry),
             config.worker(worker_id()),
         )
         .with_observer(Arc::clone(&metrics) as Arc<dyn assay_worker::JobObserver>);
+        // Without workers here (`--no-workers`), `assay worker` processes relay the outbox.
+        if let Some(broker) = &broker {
+            worker = worker.with_broker(Arc::clone(broker));
+        }
         tokio::spawn(worker.run(shutdown.clone()))
     });
     let state = AppState {
@@ -302,6 +338,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
             package_max_bytes: config.package_max_bytes,
         }),
         model_server,
+        broker: broker.clone(),
         decode_slots: Arc::new(tokio::sync::Semaphore::new(assay_worker::cores())),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -317,6 +354,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
     if let Some(worker) = worker {
         worker.await.context("the worker task failed")?;
     }
+    close_broker(broker).await;
     store.close().await;
     Ok(())
 }

@@ -94,6 +94,7 @@ impl TestApp {
                 package_max_bytes: 1 << 20,
             }),
             model_server,
+            broker: None,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
