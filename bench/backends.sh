@@ -14,7 +14,10 @@
 #   postgres        a fresh PostgreSQL database, workers inside `assay serve`
 #   postgres-split  the same, but `serve --no-workers` + one `assay worker` process: jobs
 #                   cross processes, so the latency is LISTEN/NOTIFY's
-# A broker transport (nats, redis, amqp) is added as one more case in start_backend.
+#   nats, redis, amqp
+#                   PostgreSQL with that broker (ASSAY_BROKER): jobs are announced from the
+#                   outbox and claimed from deliveries; workers inside `assay serve`
+# e.g. BACKENDS="sqlite postgres nats redis amqp" bash bench/backends.sh
 #
 # Settings (environment): BENCH_JOBS (5000), BENCH_CONCURRENCY (64), BENCH_LATENCY_JOBS
 # (200), BENCH_PEERS=0 to skip Celery, BENCH_POSTGRES_URL (a server's admin URL; default
@@ -36,9 +39,18 @@ SHARED=${ASSAY_SHARED_DIR:-$REPO/../shared}
 CELERY_DIR=$SHARED/bench/celery
 
 PG_DATABASES=()
+BROKER_PREFIXES=()
 cleanup() {
-    local rc=$? db
+    local rc=$? db entry
     bench_cleanup
+    # What the broker runs left behind (NATS keeps its empty streams: no CLI here).
+    for entry in "${BROKER_PREFIXES[@]}"; do
+        case ${entry%%:*} in
+            redis) redis-cli --scan --pattern "${entry#*:}:*" | xargs -r redis-cli del >/dev/null 2>&1 || true ;;
+            amqp) rabbitmqctl -q list_queues name 2>/dev/null | grep "^${entry#*:}\." |
+                xargs -r -n1 rabbitmqctl -q delete_queue >/dev/null 2>&1 || true ;;
+        esac
+    done
     for db in "${PG_DATABASES[@]}"; do
         psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
@@ -54,7 +66,7 @@ need_cmd curl
 need_cmd setsid util-linux
 need_cmd python3
 for backend in "${BACKEND_LIST[@]}"; do
-    case $backend in postgres*) need_cmd psql postgresql-client ;; esac
+    case $backend in postgres* | nats | redis | amqp) need_cmd psql postgresql-client ;; esac
 done
 [ "$PEERS" != 0 ] && celery_prereqs "$CELERY_DIR"
 
@@ -87,7 +99,19 @@ start_backend() {
                 workers=1
             fi
             ;;
-        # nats | redis | amqp) a broker transport: set its ASSAY_* settings here.
+        nats | redis | amqp)
+            db=assay_bench_$(date +%s)_$RANDOM
+            psql -q "$PG_ADMIN" -c "CREATE DATABASE $db" >/dev/null || die "CREATE DATABASE $db failed"
+            PG_DATABASES+=("$db")
+            export ASSAY_DATABASE_URL=${PG_ADMIN%/*}/$db
+            export ASSAY_BROKER_PREFIX=$db
+            BROKER_PREFIXES+=("$name:$db")
+            case $name in
+                nats) export ASSAY_BROKER=nats://127.0.0.1:4222 ;;
+                redis) export ASSAY_BROKER=redis://127.0.0.1:6379 ;;
+                amqp) export ASSAY_BROKER=amqp://guest:guest@127.0.0.1:5672/%2f ;;
+            esac
+            ;;
         *) die "unknown backend $name; add a case to start_backend" ;;
     esac
     "$ASSAY" --data-dir "$dir" user create bench >/dev/null 2>&1 || die "$name: assay user create failed"
@@ -106,7 +130,7 @@ start_backend() {
         tail -n 20 "$dir/serve.log" >&2
         die "$name: assay did not come up"
     fi
-    unset ASSAY_DATABASE_URL
+    unset ASSAY_DATABASE_URL ASSAY_BROKER ASSAY_BROKER_PREFIX
 }
 
 declare -A E2E ENQ P50 P99
