@@ -33,11 +33,17 @@ pub enum ApiError {
     Storage(String),
     #[error("internal error; the server log has the details")]
     Internal(#[source] StoreError),
+    #[error("the database is unreachable; nothing was stored, try again shortly")]
+    Unavailable(#[source] StoreError),
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e)
+        if e.is_unavailable() {
+            ApiError::Unavailable(e)
+        } else {
+            ApiError::Internal(e)
+        }
     }
 }
 
@@ -55,6 +61,7 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -69,6 +76,7 @@ impl ApiError {
             ApiError::Input(e) => e.code(),
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Internal(_) => "internal",
+            ApiError::Unavailable(_) => "database_unavailable",
             ApiError::Storage(_) => "storage_failed",
         }
     }
@@ -82,11 +90,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(cause) => error!(error = %cause, "request failed"),
+            ApiError::Unavailable(cause) => error!(error = %cause, "the database is unreachable"),
             ApiError::Storage(cause) => error!(error = %cause, "storing an upload failed"),
             _ => {}
         }
         let body = Json(json!({ "error": { "code": self.code(), "message": self.to_string() } }));
         let mut response = (self.status(), body).into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -72,6 +72,23 @@ pub enum StoreError {
     Url(String),
 }
 
+impl StoreError {
+    /// The database could not be reached (connection refused or lost, pool exhausted): the
+    /// request may succeed later, and nothing was written.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Whose rows a query may see: an admin sees all, a user only their own.
