@@ -17,6 +17,7 @@ mod js;
 mod metadata;
 mod network;
 mod obfuscation;
+mod prefilter;
 mod process;
 mod python;
 mod score;
@@ -42,6 +43,26 @@ const SNIPPET_CHARS: usize = 200;
 
 /// Runs every rule over the package's files and its name.
 pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding> {
+    analyze_files(ecosystem, name, files, true)
+}
+
+/// [`analyze`] parsing every code file, even those the prefilter shows no rule can fire on:
+/// the reference the tests hold the prefilter to.
+#[doc(hidden)]
+pub fn analyze_parsing_every_file(
+    ecosystem: Ecosystem,
+    name: &str,
+    files: &[Entry],
+) -> Vec<Finding> {
+    analyze_files(ecosystem, name, files, false)
+}
+
+fn analyze_files(
+    ecosystem: Ecosystem,
+    name: &str,
+    files: &[Entry],
+    prefilter: bool,
+) -> Vec<Finding> {
     let name = if name.is_empty() {
         metadata::declared_name(ecosystem, files).unwrap_or_default()
     } else {
@@ -53,6 +74,7 @@ pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding
     let pkg = PackageCtx {
         ecosystem,
         platform_wheel: binaries::is_platform_wheel(files),
+        prefilter,
     };
     let per_file = scan_parallel(&pkg, files);
     findings.extend(per_file.into_iter().flatten());
@@ -63,6 +85,8 @@ pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding
 struct PackageCtx {
     ecosystem: Ecosystem,
     platform_wheel: bool,
+    /// Skip the code files [`prefilter::may_match`] clears.
+    prefilter: bool,
 }
 
 /// Scans the files on every core; results keep the files' order.
@@ -180,10 +204,14 @@ fn scan_file(pkg: &PackageCtx, file: &Entry, parsers: &mut Parsers) -> Vec<Findi
                 bundle: is_bundle(&lower),
                 setup_py: is_top_setup_py(&lower),
             };
-            if lower.ends_with(".pth") {
+            let pth = lower.ends_with(".pth");
+            if pth {
                 install::check_pth(&src, &mut sink);
             }
-            scan_code(&ctx, &src, parsers, 0, &mut sink);
+            if !pkg.prefilter || pth || ctx.setup_py || prefilter::may_match(lang, ctx.bundle, &src)
+            {
+                scan_code(&ctx, &src, parsers, 0, &mut sink);
+            }
         }
         None => scan_shell(&src, &mut sink),
     }
