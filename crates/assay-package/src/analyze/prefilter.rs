@@ -82,12 +82,12 @@ const TEXT_WORDS: &[&str] = &[
     "key4.db",
     "logins.json",
     "bravesoftware",
-    "chrome",
-    "discord",
+    "google/chrome",
+    "google\\chrome",
+    "local storage",
     "wallet.dat",
     "exodus",
     "electrum",
-    "atomic",
     "metamask",
     "nkbihfbeogaeaoehlefnkodbefgpgknn",
     "ethereum",
@@ -115,6 +115,8 @@ const TEXT_WORDS: &[&str] = &[
 
 /// Shortest literal the length-based obfuscation rules look at (entropy, hex, base64).
 const MIN_LONG_LITERAL: usize = 80;
+/// Shortest hex or base64 literal the obfuscation rules decode (`MIN_ENCODED_CHARS`).
+const MIN_ENCODED_LITERAL: usize = 100;
 /// Different characters a string needs for `obfuscation::ENTROPY_BITS` (2^5.2 is 36.8).
 const MIN_ENTROPY_SYMBOLS: usize = 37;
 /// Escapes in one literal from which `obfuscated-escapes` may fire.
@@ -249,7 +251,11 @@ static NC: LazyLock<Regex> = LazyLock::new(|| {
 /// A comment between two joined literals: `'a' /* c */ + 'b'`, `'a' + // c`, or in Python
 /// `'a'  # c` with a string on a later line.
 static JS_COMMENTED_JOIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"['"`][\s)]*/[/*]|\+[\s(]*/[/*]"#).expect("the JavaScript pattern is valid")
+    let comment = r"(?:/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|//[^\n]*)";
+    Regex::new(&format!(
+        r#"['"`][\s)]*(?:{comment}[\s)]*)+\+|\+[\s(]*(?:{comment}[\s(]*)+['"`]"#
+    ))
+    .expect("the JavaScript pattern is valid")
 });
 static PY_COMMENTED_JOIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"['"][\s\\]*#[^\n]*\n(?:[\s\\]*#[^\n]*\n)*[\s\\]*[rRbBuUfF]{0,2}['"]"#)
@@ -283,7 +289,7 @@ pub(crate) fn may_match(lang: Lang, bundle: bool, src: &str) -> bool {
         Lang::Js => JS_COMMENTED_JOIN.is_match(src),
         Lang::Python => PY_COMMENTED_JOIN.is_match(src),
     };
-    if commented_join || numeric_escapes(src) >= MIN_ESCAPES || minified(lang, bundle, src) {
+    if commented_join || dense_escapes(src) || minified(lang, bundle, src) {
         return true;
     }
     let decoded = src.contains('\\').then(|| unescape(src).0);
@@ -300,12 +306,29 @@ fn text_rule_may_match(text: &str) -> bool {
     TEXT_SEARCHER.is_match(&joined) || ADDRESS.is_match(&joined)
 }
 
-/// `\x`, `\u`, `\U` and octal escapes, the ones `unescape` counts.
-fn numeric_escapes(src: &str) -> usize {
-    src.as_bytes()
+/// Whether some literal may be written mostly in escapes (`obfuscated-escapes`): at least
+/// [`MIN_ESCAPES`] `\x`, `\u`, `\U` or octal escapes (the ones `unescape` counts), one per 8
+/// characters of its value. An escape takes at most 10 characters of text, so the value's
+/// text holds one escape per 17 characters or fewer, and then some run of [`MIN_ESCAPES`]
+/// escapes in a row spans less than twice that; `\u{..}` has no length limit, so it counts
+/// as dense.
+fn dense_escapes(src: &str) -> bool {
+    let bytes = src.as_bytes();
+    let escapes: Vec<usize> = bytes
         .windows(2)
-        .filter(|w| w[0] == b'\\' && matches!(w[1], b'x' | b'u' | b'U' | b'0'..=b'7'))
-        .count()
+        .enumerate()
+        .filter(|(_, w)| w[0] == b'\\' && matches!(w[1], b'x' | b'u' | b'U' | b'0'..=b'7'))
+        .map(|(i, _)| i)
+        .collect();
+    if escapes.len() < MIN_ESCAPES {
+        return false;
+    }
+    escapes
+        .iter()
+        .any(|&i| bytes.get(i + 2) == Some(&b'{') && bytes[i + 1] == b'u')
+        || escapes
+            .windows(MIN_ESCAPES)
+            .any(|w| w[MIN_ESCAPES - 1] - w[0] < 2 * 17 * MIN_ESCAPES)
 }
 
 /// `obfuscation::whole_file`'s test for minified code, or an over-estimate of it.
@@ -316,18 +339,18 @@ fn minified(lang: Lang, bundle: bool, src: &str) -> bool {
         && src.split('\n').any(|l| l.len() >= MIN_MINIFIED_LINE)
 }
 
-/// A stretch of text that may hold a literal the length-based rules read: at least as long
-/// as the shortest they read, and holding no space (`obfuscation::literal`, after trimming).
+/// A stretch of text that may hold a literal the length-based rules read: holding no space
+/// (`obfuscation::literal`, after trimming) and as long as the shortest they read, with the
+/// different characters a high-entropy string needs or a run of hex or base64 characters.
 /// Spaces end a stretch, except between two quotes in a run of joiners (or before a Python
-/// prefix and its quote), where they may lie between the parts of one literal. A literal
-/// over several lines can only be a high-entropy string, which needs as many different
-/// characters as [`MIN_ENTROPY_SYMBOLS`].
+/// prefix and its quote), where they may lie between the parts of one literal.
 fn has_long_run(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let long = |run: &[u8], multiline: bool| {
-        run.len() >= MIN_LONG_LITERAL && (!multiline || distinct_bytes(run) >= MIN_ENTROPY_SYMBOLS)
+    let long = |run: &[u8]| {
+        run.len() >= MIN_LONG_LITERAL
+            && (distinct_bytes(run) >= MIN_ENTROPY_SYMBOLS || has_encoded_stretch(run))
     };
-    let (mut start, mut multiline) = (0, false);
+    let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
         if !is_joiner(bytes[i]) {
@@ -339,29 +362,32 @@ fn has_long_run(text: &str) -> bool {
             i += 1;
         }
         let joiners = &bytes[run..i];
-        let breaks = |b: &u8| matches!(b, b' ' | b'\n' | b'\r');
         let (Some(first), Some(last)) = (
-            joiners.iter().position(breaks),
-            joiners.iter().rposition(breaks),
+            joiners.iter().position(|&b| b == b' '),
+            joiners.iter().rposition(|&b| b == b' '),
         ) else {
             continue;
         };
         let between_parts = joiners[..first].iter().any(|&b| is_quote(b))
             && (joiners[last..].iter().any(|&b| is_quote(b))
                 || starts_with_prefixed_quote(&bytes[i..]));
-        if between_parts {
-            continue;
-        }
-        if joiners.contains(&b' ') {
-            if long(&bytes[start..run], multiline) {
+        if !between_parts {
+            if long(&bytes[start..run]) {
                 return true;
             }
-            (start, multiline) = (i, false);
-        } else {
-            multiline = true;
+            start = i;
         }
     }
-    long(&bytes[start..], multiline)
+    long(&bytes[start..])
+}
+
+/// A stretch as long as the shortest hex or base64 literal the rules decode, of their
+/// characters and joiners.
+fn has_encoded_stretch(run: &[u8]) -> bool {
+    run.split(|&b| {
+        !(b.is_ascii_alphanumeric() || matches!(b, b'/' | b'=' | b'-' | b'_') || is_joiner(b))
+    })
+    .any(|s| s.len() >= MIN_ENCODED_LITERAL)
 }
 
 fn distinct_bytes(run: &[u8]) -> usize {
@@ -489,7 +515,8 @@ mod tests {
         assert!(py("u = 'https://pastebin.com/raw/x'"));
         assert!(py("u = 'http://example.org:8081/'"));
         assert!(py("u = '203.0.113.9'"));
-        assert!(py(&format!("k = '{}'", "A".repeat(80))));
+        assert!(py(&format!("k = '{}'", "A".repeat(100))));
+        assert!(!py(&format!("k = '{}'", "A".repeat(90))));
         assert!(py("u = 'paste' 'bin.com'"));
         assert!(py("u = ('paste'\n     'bin.com')"));
         assert!(py("u = 'paste''bin.com'"));
@@ -497,10 +524,10 @@ mod tests {
         assert!(py("u = ('paste'\n     # a comment\n     'bin.com')"));
         assert!(py(&format!(
             "k = ('{}'\n     '{}')",
-            "A".repeat(40),
-            "B".repeat(40)
+            "A".repeat(60),
+            "B".repeat(60)
         )));
-        let (a, b) = ("A".repeat(40), "B".repeat(40));
+        let (a, b) = ("A".repeat(60), "B".repeat(60));
         assert!(py(&format!("k = ('{a}'\n     f'{b}')")));
         assert!(may_match(Lang::Js, false, &format!("k = '{a}' +\n '{b}'")));
         assert!(!py(&format!("k = ['{a}',\n     '{b}']")));
@@ -511,5 +538,16 @@ mod tests {
         assert!(!py("u = '' if x else 'y'\n"));
         assert!(may_match(Lang::Js, false, "u = 'paste' + ('bin.com')"));
         assert!(!may_match(Lang::Js, false, "u = a + b; v = 'x'"));
+        assert!(may_match(
+            Lang::Js,
+            false,
+            "u = 'paste' /* c */ + 'bin.com'"
+        ));
+        assert!(may_match(Lang::Js, false, "u = 'paste' + // c\n 'bin.com'"));
+        assert!(!may_match(
+            Lang::Js,
+            false,
+            "f('a') /* c */ g(b) /* d */ + 1"
+        ));
     }
 }
