@@ -131,8 +131,8 @@ struct Word {
     text: String,
     start_bounded: bool,
     end_bounded: bool,
-    /// The whole call name (`eval`): not after `x.` unless `x` is the global object, not
-    /// before `.`.
+    /// The whole call or Python module name (`eval`, `urllib.request`): not after `x.`
+    /// unless `x` is the global object, not before `.`, not defined (`def eval`).
     alone: bool,
     /// A JavaScript module name, only ever read from a string (`require('http')`).
     quoted: bool,
@@ -155,11 +155,8 @@ static JS_WORDS: LazyLock<CallWords> = LazyLock::new(|| {
         .chain(network::BROWSER_CALLS)
         .chain(download::MAKE_EXECUTABLE)
         .chain(CALLS);
-    call_words(
-        calls,
-        network::JS_MODULES,
-        &["globalThis", "global", "window", "self"],
-    )
+    let globals = &["globalThis", "global", "window", "self"];
+    call_words(calls, network::JS_MODULES, true, globals)
 });
 
 static PY_WORDS: LazyLock<CallWords> = LazyLock::new(|| {
@@ -167,18 +164,18 @@ static PY_WORDS: LazyLock<CallWords> = LazyLock::new(|| {
         .iter()
         .chain(dynamic::PY_DYNAMIC)
         .chain(dynamic::DESERIALISERS)
-        .chain(network::PY_MODULES)
         .chain(network::BROWSER_CALLS)
         .chain(download::MAKE_EXECUTABLE)
         .chain(CALLS);
-    call_words(calls, &[], &["builtins"])
+    call_words(calls, network::PY_MODULES, false, &["builtins"])
 });
 
-/// The words of `calls` (dotted names, Python modules among them) and of the JavaScript
-/// `modules`.
+/// The words of `calls` (dotted names) and of the imported `modules`, which the front ends
+/// copy whole: from a string in JavaScript (`quoted`), from the dotted name in Python.
 fn call_words<'a>(
     calls: impl Iterator<Item = &'a &'a str>,
     modules: &'a [&'a str],
+    quoted_modules: bool,
     globals: &'static [&'static str],
 ) -> CallWords {
     let names = calls
@@ -186,10 +183,11 @@ fn call_words<'a>(
         .chain(modules.iter().map(|m| (*m, true)));
     let mut words: Vec<Word> = Vec::new();
     let mut calls = Vec::new();
-    for (name, quoted) in names {
+    for (name, module) in names {
         let name = name.strip_prefix("new ").unwrap_or(name);
-        let alone = !quoted && !name.contains(['.', '*']);
-        let split: Vec<&str> = if quoted {
+        let quoted = module && quoted_modules;
+        let alone = !quoted && (module || !name.contains(['.', '*']));
+        let split: Vec<&str> = if module {
             vec![name]
         } else {
             name.split('.').collect()
@@ -445,27 +443,37 @@ fn names_a_call(lang: Lang, text: &str) -> bool {
 }
 
 /// Whether the name at `start..end` is a member of some object other than the global one
-/// (`re.compile`), or has members (`Function.prototype`): not a call of the name itself.
+/// (`re.compile`), has members (`Function.prototype`) or is being defined (`def compile`):
+/// not a call of the name itself. Only spaces and tabs are skipped, so a line break keeps the
+/// name.
 fn is_member(bytes: &[u8], start: usize, end: usize, globals: &[&str]) -> bool {
-    let after = bytes[end..].iter().find(|b| !b.is_ascii_whitespace());
-    if after == Some(&b'.') {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    if bytes[end..].iter().find(|b| !blank(b)) == Some(&b'.') {
         return true;
     }
-    let before = bytes[..start]
+    let before_end = bytes[..start]
         .iter()
-        .rposition(|b| !b.is_ascii_whitespace());
-    let Some(dot) = before.filter(|&i| bytes[i] == b'.') else {
-        return false;
+        .rposition(|b| !blank(b))
+        .map_or(0, |i| i + 1);
+    let word_start = |end: usize| {
+        bytes[..end]
+            .iter()
+            .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$')))
+            .map_or(0, |i| i + 1)
     };
+    let before = &bytes[word_start(before_end)..before_end];
+    if before_end < start && matches!(before, b"def" | b"function" | b"class") {
+        return true;
+    }
+    if bytes[..before_end].last() != Some(&b'.') {
+        return false;
+    }
+    let dot = before_end - 1;
     let object_end = bytes[..dot]
         .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
+        .rposition(|b| !blank(b))
         .map_or(0, |i| i + 1);
-    let object_start = bytes[..object_end]
-        .iter()
-        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$')))
-        .map_or(0, |i| i + 1);
-    let object = &bytes[object_start..object_end];
+    let object = &bytes[word_start(object_end)..object_end];
     // Only a plain name: `(window).eval`, `x?.eval` and `1.eval` count as calls.
     object
         .first()
@@ -491,6 +499,13 @@ mod tests {
         assert!(py("x = urlsafe_b64decode(y)"));
         assert!(!py("def f(x):\n    return x + 1\n"));
         assert!(!py("import re\nr = re.compile('x')"));
+        assert!(!py("def compile(x):\n    return x\n"));
+        assert!(!py(
+            "from urllib.parse import quote\ndef f(request):\n    return request\n"
+        ));
+        assert!(py("from urllib.request import urlopen"));
+        assert!(py("import socket"));
+        assert!(!py("from .socket import x"));
         assert!(py("import builtins\nbuiltins.compile(s, 'f', 'exec')"));
         assert!(js("(window).eval(x)") && js("window\n  .eval(x)") && js("new Function;"));
         assert!(!js("var t = Function.prototype.toString; x.eval(y)"));
