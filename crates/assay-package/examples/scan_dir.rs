@@ -3,6 +3,9 @@
 //! `cargo run --release -p assay-package --example scan_dir -- npm lodash /tmp/lodash`
 //! (for an npm tarball unpacked into `/tmp/lodash/package/...`).
 
+#[path = "support/cpu.rs"]
+mod cpu;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -50,10 +53,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut best_wall = f64::MAX;
     let mut best_cpu = f64::MAX;
     for _ in 0..5 {
-        let (cpu, started) = (cpu_ms(), Instant::now());
+        let (cpu_start, started) = (cpu::cpu_ms(), Instant::now());
         findings = analyze::analyze(ecosystem, name, &files);
         best_wall = best_wall.min(started.elapsed().as_secs_f64() * 1000.0);
-        best_cpu = best_cpu.min(cpu_ms() - cpu);
+        best_cpu = best_cpu.min(cpu::cpu_ms() - cpu_start);
     }
     let (score, verdict, drivers) = analyze::score(&findings);
     for f in &findings {
@@ -73,23 +76,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         findings.len(),
     );
     Ok(())
-}
-
-/// CPU time of the whole process (all threads) in milliseconds, from `/proc/self/stat`
-/// (10 ms resolution); 0 where that file does not exist.
-fn cpu_ms() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) * 10.0
 }

@@ -212,6 +212,12 @@ fn every_corpus_package_gets_its_verdict_and_rules() {
     for case in CASES {
         let files = package(case.dir);
         let findings = analyze::analyze(case.ecosystem, case.name, &files);
+        let reference = analyze::analyze_parsing_every_file(case.ecosystem, case.name, &files);
+        assert_eq!(
+            findings, reference,
+            "{}: the prefilter changed the findings",
+            case.dir
+        );
         let (score, verdict, drivers) = analyze::score(&findings);
         let found: BTreeSet<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
         let missing: Vec<_> = case.rules.iter().filter(|r| !found.contains(*r)).collect();

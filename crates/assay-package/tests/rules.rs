@@ -4,6 +4,15 @@ use assay_package::archive::Entry;
 use assay_package::{analyze, Ecosystem, Finding, Severity};
 use base64::Engine;
 
+/// [`analyze::analyze`], checked to find the same as parsing every file (the prefilter may
+/// skip only files no rule fires on).
+fn analyze_checked(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding> {
+    let findings = analyze::analyze(ecosystem, name, files);
+    let reference = analyze::analyze_parsing_every_file(ecosystem, name, files);
+    assert_eq!(findings, reference);
+    findings
+}
+
 fn entry(path: &str, data: &[u8]) -> Entry {
     Entry {
         path: path.into(),
@@ -12,7 +21,7 @@ fn entry(path: &str, data: &[u8]) -> Entry {
 }
 
 fn npm(path: &str, src: &str) -> Vec<Finding> {
-    analyze::analyze(
+    analyze_checked(
         Ecosystem::Npm,
         "some-package-name",
         &[entry(path, src.as_bytes())],
@@ -20,7 +29,7 @@ fn npm(path: &str, src: &str) -> Vec<Finding> {
 }
 
 fn pypi(path: &str, src: &str) -> Vec<Finding> {
-    analyze::analyze(
+    analyze_checked(
         Ecosystem::Pypi,
         "some-package-name",
         &[entry(path, src.as_bytes())],
@@ -37,7 +46,7 @@ fn install_hooks_npm_scripts_are_graded() {
         let json = format!(
             r#"{{"name": "some-package-name", "repository": "x", "scripts": {{"postinstall": "{cmd}"}}}}"#
         );
-        analyze::analyze(
+        analyze_checked(
             Ecosystem::Npm,
             "some-package-name",
             &[entry("package/package.json", json.as_bytes())],
@@ -197,7 +206,7 @@ fn download_and_execute_chains() {
     assert!(rule(&f, "download-exec").is_some());
     let f = npm("package/a.js", "const https = require('https'); const fs = require('fs');\nhttps.get(u, r => r.pipe(fs.createWriteStream('/tmp/x')));\nfs.chmodSync('/tmp/x', 0o755);\n");
     assert_eq!(rule(&f, "download-write-exec").unwrap().line, Some(3));
-    let sh = analyze::analyze(
+    let sh = analyze_checked(
         Ecosystem::Npm,
         "x",
         &[entry(
@@ -272,12 +281,12 @@ fn obfuscation_is_decoded_and_rescanned_at_the_original_line() {
 #[test]
 fn bundled_executables_by_magic_bytes() {
     let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0>\0junk";
-    let f = analyze::analyze(Ecosystem::Npm, "x", &[entry("package/bin/update", elf)]);
+    let f = analyze_checked(Ecosystem::Npm, "x", &[entry("package/bin/update", elf)]);
     assert_eq!(
         rule(&f, "binary-executable").unwrap().severity,
         Severity::High
     );
-    let f = analyze::analyze(
+    let f = analyze_checked(
         Ecosystem::Npm,
         "x",
         &[entry("package/prebuilds/linux-x64/addon.node", elf)],
@@ -290,10 +299,10 @@ fn bundled_executables_by_magic_bytes() {
 
 #[test]
 fn typosquatting_and_metadata() {
-    let f = analyze::analyze(Ecosystem::Npm, "expresss", &[]);
+    let f = analyze_checked(Ecosystem::Npm, "expresss", &[]);
     assert!(rule(&f, "typosquat").unwrap().message.contains("`express`"));
     let pj = br#"{"name": "other-name", "version": "99.0.1", "main": "missing.js", "bin": {"node": "x.js"}}"#;
-    let f = analyze::analyze(
+    let f = analyze_checked(
         Ecosystem::Npm,
         "some-package-name",
         &[entry("package/package.json", pj)],
@@ -308,7 +317,7 @@ fn typosquatting_and_metadata() {
         assert!(rule(&f, id).is_some(), "{id} missing");
     }
     let meta = b"Metadata-Version: 2.1\nName: other\nVersion: 0.0.0\n\n";
-    let f = analyze::analyze(
+    let f = analyze_checked(
         Ecosystem::Pypi,
         "mine",
         &[entry("mine-0.0.0/PKG-INFO", meta)],
@@ -343,7 +352,7 @@ fn snippets_are_short_one_line_and_escaped() {
 #[test]
 fn oversized_and_hostile_input_never_panics() {
     let big = vec![b'a'; assay_package::analyze::MAX_PARSE_BYTES + 1];
-    let f = analyze::analyze(Ecosystem::Npm, "x", &[entry("package/big.js", &big)]);
+    let f = analyze_checked(Ecosystem::Npm, "x", &[entry("package/big.js", &big)]);
     assert_eq!(
         rule(&f, "file-too-large-to-parse").unwrap().severity,
         Severity::Info
@@ -359,7 +368,7 @@ fn oversized_and_hostile_input_never_panics() {
         "package/bad.js",
         "\u{0}\u{ffff}'\\x\\u{110000}\\u{ffffffffff}' String.fromCharCode(1e308, -1)",
     );
-    let _ = analyze::analyze(
+    let _ = analyze_checked(
         Ecosystem::Npm,
         "x",
         &[

@@ -12,7 +12,7 @@ use super::Sink;
 use crate::Severity;
 
 /// Environment variables that hold registry, cloud or CI secrets.
-const TOKEN_NAMES: &[&str] = &[
+pub(super) const TOKEN_NAMES: &[&str] = &[
     "NPM_TOKEN",
     "NODE_AUTH_TOKEN",
     "NPM_AUTH_TOKEN",
@@ -59,7 +59,7 @@ const SERIALISERS: &[&str] = &[
 ];
 
 /// (pattern, severity, what it is).
-const STORES: &[(&str, Severity, &str)] = &[
+pub(super) const STORES: &[(&str, Severity, &str)] = &[
     (
         r"(?i)\.ssh(?:/|\\|$)|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|authorized_keys",
         Severity::High,

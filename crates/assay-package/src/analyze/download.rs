@@ -45,6 +45,19 @@ const SHELL: &[(&str, Severity, &str)] = &[
     ),
 ];
 
+/// Words one of the [`SHELL`] patterns needs, in any case; text without them is skipped.
+pub(super) const SHELL_WORDS: &[&str] = &[
+    "curl",
+    "wget",
+    "owershell",
+    "iex",
+    "certutil",
+    "bitsadmin",
+    "mshta",
+    "/dev/tcp",
+    "nc ",
+];
+
 static SHELL_SET: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(SHELL.iter().map(|s| s.0)).expect("the shell patterns are valid")
 });
@@ -54,19 +67,11 @@ pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
         return;
     }
     let lower = text.as_bytes();
-    let worth = [
-        &b"curl"[..],
-        b"wget",
-        b"owershell",
-        b"iex",
-        b"certutil",
-        b"bitsadmin",
-        b"mshta",
-        b"/dev/tcp",
-        b"nc ",
-    ]
-    .iter()
-    .any(|w| lower.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w)));
+    let worth = SHELL_WORDS.iter().any(|w| {
+        lower
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    });
     if !worth {
         return;
     }
@@ -102,12 +107,14 @@ fn is_write(callee: &str, args: &[Arg]) -> bool {
         && matches!(args.get(1), Some(Arg::Str(m)) if m.contains('w') || m.contains('a')))
 }
 
-fn is_make_executable(callee: &str) -> bool {
-    matches!(
-        callee,
-        "fs.chmod" | "fs.chmodSync" | "fs.promises.chmod" | "os.chmod" | "os.startfile"
-    )
-}
+/// Calls that mark a file executable (or open it with its handler).
+pub(super) const MAKE_EXECUTABLE: &[&str] = &[
+    "fs.chmod",
+    "fs.chmodSync",
+    "fs.promises.chmod",
+    "os.chmod",
+    "os.startfile",
+];
 
 /// A file that downloads, writes and then executes: the dropper shape.
 pub(super) fn check(facts: &Facts, sink: &mut Sink<'_>) {
@@ -121,7 +128,10 @@ pub(super) fn check(facts: &Facts, sink: &mut Sink<'_>) {
         return;
     }
     // Marking a file executable is the dropper's step; running some program is common.
-    let chmod = facts.calls.iter().find(|c| is_make_executable(&c.callee));
+    let chmod = facts
+        .calls
+        .iter()
+        .find(|c| MAKE_EXECUTABLE.contains(&c.callee.as_str()));
     let run = chmod.or_else(|| facts.calls.iter().find(|c| is_spawn(&c.callee)));
     if let Some(run) = run {
         let severity = if chmod.is_some() {

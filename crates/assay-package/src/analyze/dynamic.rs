@@ -9,35 +9,47 @@ use crate::Severity;
 /// The global-object idiom bundlers and lodash use; not dynamic code in any useful sense.
 const HARMLESS_BODIES: &[&str] = &["return this", "return this;"];
 
+/// Calls that run a string or bytes as code, in JavaScript.
+pub(super) const JS_DYNAMIC: &[&str] = &[
+    "eval",
+    "Function",
+    "new Function",
+    "vm.runInThisContext",
+    "vm.runInNewContext",
+    "vm.runInContext",
+    "vm.compileFunction",
+    "new vm.Script",
+    "vm.Script",
+];
+/// Calls that run a string or bytes as code, in Python.
+pub(super) const PY_DYNAMIC: &[&str] = &[
+    "exec",
+    "eval",
+    "compile",
+    "execfile",
+    "marshal.loads",
+    "pickle.loads",
+];
+/// Calls that rebuild objects from bytes and can run code while doing so.
+pub(super) const DESERIALISERS: &[&str] = &[
+    "marshal.loads",
+    "pickle.loads",
+    "cPickle.loads",
+    "dill.loads",
+];
+
 /// Calls that run a string or bytes as code.
 pub(super) fn is_dynamic(lang: Lang, callee: &str) -> bool {
     match lang {
-        Lang::Js => matches!(
-            callee,
-            "eval"
-                | "Function"
-                | "new Function"
-                | "vm.runInThisContext"
-                | "vm.runInNewContext"
-                | "vm.runInContext"
-                | "vm.compileFunction"
-                | "new vm.Script"
-                | "vm.Script"
-        ),
-        Lang::Python => matches!(
-            callee,
-            "exec" | "eval" | "compile" | "execfile" | "marshal.loads" | "pickle.loads"
-        ),
+        Lang::Js => JS_DYNAMIC.contains(&callee),
+        Lang::Python => PY_DYNAMIC.contains(&callee),
     }
 }
 
 pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
     for (i, call) in facts.calls.iter().enumerate() {
         let callee = call.callee.as_str();
-        if matches!(
-            callee,
-            "marshal.loads" | "pickle.loads" | "cPickle.loads" | "dill.loads"
-        ) {
+        if DESERIALISERS.contains(&callee) {
             let embedded =
                 call.first_str().is_some() || decoding(&facts.calls[i + 1..], call) == Some(true);
             if embedded {

@@ -17,6 +17,7 @@ mod js;
 mod metadata;
 mod network;
 mod obfuscation;
+mod prefilter;
 mod process;
 mod python;
 mod score;
@@ -42,6 +43,26 @@ const SNIPPET_CHARS: usize = 200;
 
 /// Runs every rule over the package's files and its name.
 pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding> {
+    analyze_files(ecosystem, name, files, true)
+}
+
+/// [`analyze`] parsing every code file, even those the prefilter shows no rule can fire on:
+/// the reference the tests hold the prefilter to.
+#[doc(hidden)]
+pub fn analyze_parsing_every_file(
+    ecosystem: Ecosystem,
+    name: &str,
+    files: &[Entry],
+) -> Vec<Finding> {
+    analyze_files(ecosystem, name, files, false)
+}
+
+fn analyze_files(
+    ecosystem: Ecosystem,
+    name: &str,
+    files: &[Entry],
+    prefilter: bool,
+) -> Vec<Finding> {
     let name = if name.is_empty() {
         metadata::declared_name(ecosystem, files).unwrap_or_default()
     } else {
@@ -53,6 +74,7 @@ pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding
     let pkg = PackageCtx {
         ecosystem,
         platform_wheel: binaries::is_platform_wheel(files),
+        prefilter,
     };
     let per_file = scan_parallel(&pkg, files);
     findings.extend(per_file.into_iter().flatten());
@@ -63,6 +85,8 @@ pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding
 struct PackageCtx {
     ecosystem: Ecosystem,
     platform_wheel: bool,
+    /// Skip the code files [`prefilter::may_match`] clears.
+    prefilter: bool,
 }
 
 /// Scans the files on every core; results keep the files' order.
@@ -71,6 +95,13 @@ fn scan_parallel(pkg: &PackageCtx, files: &[Entry]) -> Vec<Vec<Finding>> {
         .map_or(1, |n| n.get())
         .clamp(1, 8)
         .min(files.len().max(1));
+    // Largest code files first, so no worker is left with a big one at the end.
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| {
+        let f = &files[i];
+        let code = code_kind(&f.path.to_ascii_lowercase()).is_some();
+        std::cmp::Reverse(if code { f.data.len() } else { 0 })
+    });
     let next = AtomicUsize::new(0);
     let mut results: Vec<Vec<Finding>> = vec![Vec::new(); files.len()];
     let chunks: Vec<Vec<(usize, Vec<Finding>)>> = std::thread::scope(|s| {
@@ -80,8 +111,9 @@ fn scan_parallel(pkg: &PackageCtx, files: &[Entry]) -> Vec<Vec<Finding>> {
                     let mut parsers = Parsers::default();
                     let mut out = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = order.get(n) else { break };
+                        let file = &files[i];
                         out.push((i, scan_file(pkg, file, &mut parsers)));
                     }
                     out
@@ -138,24 +170,9 @@ pub(crate) struct FileCtx {
 fn scan_file(pkg: &PackageCtx, file: &Entry, parsers: &mut Parsers) -> Vec<Finding> {
     let mut out = binaries::check(pkg.ecosystem, pkg.platform_wheel, file);
     let lower = file.path.to_ascii_lowercase();
-    let lang = if lower.ends_with(".d.ts") {
-        None
-    } else if [".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-    {
-        Some(Lang::Js)
-    } else if lower.ends_with(".py") || lower.ends_with(".pyw") || lower.ends_with(".pth") {
-        Some(Lang::Python)
-    } else {
-        None
-    };
-    let is_shell = [".sh", ".bash", ".bat", ".cmd", ".ps1"]
-        .iter()
-        .any(|e| lower.ends_with(e));
-    if lang.is_none() && !is_shell {
+    let Some(code) = code_kind(&lower) else {
         return out;
-    }
+    };
     if file.data.len() > MAX_PARSE_BYTES {
         out.push(Finding {
             rule: "file-too-large-to-parse".into(),
@@ -173,22 +190,49 @@ fn scan_file(pkg: &PackageCtx, file: &Entry, parsers: &mut Parsers) -> Vec<Findi
     let src = String::from_utf8_lossy(&file.data);
     let mut sink = Sink::new(&file.path, &src);
     sink.demote = is_test(&lower);
-    match lang {
-        Some(lang) => {
+    match code {
+        Code::Source(lang) => {
             let ctx = FileCtx {
                 lang,
                 bundle: is_bundle(&lower),
                 setup_py: is_top_setup_py(&lower),
             };
-            if lower.ends_with(".pth") {
+            let pth = lower.ends_with(".pth");
+            if pth {
                 install::check_pth(&src, &mut sink);
             }
-            scan_code(&ctx, &src, parsers, 0, &mut sink);
+            if !pkg.prefilter || pth || ctx.setup_py || prefilter::may_match(lang, ctx.bundle, &src)
+            {
+                scan_code(&ctx, &src, parsers, 0, &mut sink);
+            }
         }
-        None => scan_shell(&src, &mut sink),
+        Code::Shell => scan_shell(&src, &mut sink),
     }
     out.extend(sink.findings);
     out
+}
+
+/// What the code rules read a file as.
+#[derive(Clone, Copy)]
+enum Code {
+    Source(Lang),
+    Shell,
+}
+
+/// The kind of code in a file, by its lower-cased path; `None` for files the code rules skip.
+fn code_kind(lower: &str) -> Option<Code> {
+    let ends = |exts: &[&str]| exts.iter().any(|e| lower.ends_with(e));
+    if lower.ends_with(".d.ts") {
+        None
+    } else if ends(&[".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx"]) {
+        Some(Code::Source(Lang::Js))
+    } else if ends(&[".py", ".pyw", ".pth"]) {
+        Some(Code::Source(Lang::Python))
+    } else if ends(&[".sh", ".bash", ".bat", ".cmd", ".ps1"]) {
+        Some(Code::Shell)
+    } else {
+        None
+    }
 }
 
 fn is_bundle(lower: &str) -> bool {

@@ -12,7 +12,7 @@ use super::syntax::{Facts, Lang, Span};
 use super::{FileCtx, Sink};
 use crate::Severity;
 
-const JS_MODULES: &[&str] = &[
+pub(super) const JS_MODULES: &[&str] = &[
     "http",
     "https",
     "http2",
@@ -30,7 +30,7 @@ const JS_MODULES: &[&str] = &[
     "superagent",
     "needle",
 ];
-const PY_MODULES: &[&str] = &[
+pub(super) const PY_MODULES: &[&str] = &[
     "socket",
     "urllib",
     "urllib.request",
@@ -49,6 +49,9 @@ const PY_MODULES: &[&str] = &[
     "websockets",
     "pycurl",
 ];
+
+/// Browser-style network calls, reported once per file.
+pub(super) const BROWSER_CALLS: &[&str] = &["fetch", "new XMLHttpRequest", "new WebSocket"];
 
 /// Calls that open a connection or send a request.
 pub(super) fn is_net_call(callee: &str) -> bool {
@@ -95,7 +98,7 @@ pub(super) fn check(ctx: &FileCtx, facts: &Facts, sink: &mut Sink<'_>) {
     }
     for call in &facts.calls {
         let c = call.callee.as_str();
-        let browserish = matches!(c, "fetch" | "new XMLHttpRequest" | "new WebSocket");
+        let browserish = BROWSER_CALLS.contains(&c);
         if browserish && seen.insert(c.to_owned()) {
             sink.add(
                 "network-access",
@@ -115,7 +118,7 @@ static URL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// (rule, category words, hosts with their subdomains, path prefix the host needs).
-const CATEGORIES: &[(&str, &str, &[&str], &str)] = &[
+pub(super) const CATEGORIES: &[(&str, &str, &[&str], &str)] = &[
     (
         "url-paste-site",
         "a paste or file-drop site",

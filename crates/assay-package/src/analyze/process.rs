@@ -4,7 +4,7 @@ use super::syntax::{Call, Facts};
 use super::Sink;
 use crate::Severity;
 
-const SPAWNERS: &[&str] = &[
+pub(super) const SPAWNERS: &[&str] = &[
     "child_process.exec",
     "child_process.execSync",
     "child_process.execFile",
