@@ -114,7 +114,6 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
         }
     };
     let lease_ms = worker.config.lease.as_millis() as i64;
-    let kind_refs: Vec<&str> = kinds.to_vec();
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&slots).acquire_owned() => match permit {
@@ -135,52 +134,67 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
                 continue;
             }
         };
+        // Claimed and run in a task of its own, so claims of many deliveries overlap.
+        let (this, hard_stop, freed) = (worker.clone(), hard_stop.clone(), Arc::clone(&freed));
+        let kinds = kinds.clone();
+        jobs.spawn(async move {
+            this.claim_and_run(delivery, &kinds, lease_ms, hard_stop)
+                .await;
+            drop(permit);
+            freed.notify_one();
+        });
+    }
+}
+
+impl Worker {
+    /// Claims the delivery's job and runs it, keeping the delivery alive meanwhile; settles
+    /// the delivery once the outcome is committed.
+    async fn claim_and_run(
+        &self,
+        delivery: Delivery,
+        kinds: &[&'static str],
+        lease_ms: i64,
+        hard_stop: CancellationToken,
+    ) {
         let id = delivery.announcement.job_id;
-        let claimed = worker
+        let job = match self
             .store
-            .claim_job(id, &worker.config.id, lease_ms, &kind_refs)
-            .await;
-        let job = match claimed {
+            .claim_job(id, &self.config.id, lease_ms, kinds)
+            .await
+        {
             Ok(Some(job)) => job,
-            Ok(None) => {
-                settle_unclaimed(&worker.store, delivery).await;
-                continue;
-            }
+            Ok(None) => return settle_unclaimed(&self.store, delivery).await,
             Err(e) => {
                 error!(error = %e, job.id = %id, "claiming an announced job failed");
                 let _ = delivery.nack(Duration::from_secs(1)).await;
-                continue;
+                return;
             }
         };
         let span =
             info_span!("job", job.id = %job.id, job.kind = %job.kind, attempt = job.attempts);
-        let (this, hard_stop, freed) = (worker.clone(), hard_stop.clone(), Arc::clone(&freed));
-        let beat = worker.config.lease / 3;
-        jobs.spawn(
-            async move {
-                let run = this.execute(job, hard_stop);
-                tokio::pin!(run);
-                let mut tick = tokio::time::interval(beat.max(Duration::from_millis(100)));
-                tick.tick().await;
-                loop {
-                    tokio::select! {
-                        () = &mut run => break,
-                        _ = tick.tick() => {
-                            if let Err(e) = delivery.progress().await {
-                                warn!(error = %e, "extending the delivery failed");
-                            }
+        let beat = self.config.lease / 3;
+        async move {
+            let run = self.execute(job, hard_stop);
+            tokio::pin!(run);
+            let mut tick = tokio::time::interval(beat.max(Duration::from_millis(100)));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    () = &mut run => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = delivery.progress().await {
+                            warn!(error = %e, "extending the delivery failed");
                         }
                     }
                 }
-                // The outcome is committed (or the lease will lapse and the reaper requeue it).
-                if let Err(e) = delivery.ack().await {
-                    warn!(error = %e, "acknowledging the delivery failed; it will be delivered again and claim nothing");
-                }
-                drop(permit);
-                freed.notify_one();
             }
-            .instrument(span),
-        );
+            // The outcome is committed (or the lease will lapse and the reaper requeue it).
+            if let Err(e) = delivery.ack().await {
+                warn!(error = %e, "acknowledging the delivery failed; it will be delivered again and claim nothing");
+            }
+        }
+        .instrument(span)
+        .await;
     }
 }
 
