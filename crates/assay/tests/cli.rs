@@ -249,7 +249,7 @@ fn run_prints_results_and_refuses_bad_input() {
         ),
         (
             vec!["run", "nope", "1"],
-            "valid kinds are: add, csv, image, message, ping",
+            "valid kinds are: add, csv, image, message, package, ping",
         ),
     ] {
         let out = run(assay(dir.path()).args(&args));
