@@ -129,7 +129,10 @@ async fn bad_submissions_get_stable_codes() {
         .post_json("/api/v1/tasks/frobnicate", &app.alice, &json!({}))
         .await;
     let msg = error_of(r, StatusCode::BAD_REQUEST, "unknown_kind").await;
-    assert!(msg.contains("add, csv, image, message, package, ping"), "{msg}");
+    assert!(
+        msg.contains("add, csv, image, message, package, ping"),
+        "{msg}"
+    );
     let r = app
         .post_json(
             "/api/v1/tasks/add?priority=1000",
