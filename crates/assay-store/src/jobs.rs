@@ -21,6 +21,35 @@ pub struct NewJob {
     pub dedup_window_ms: i64,
 }
 
+impl NewJob {
+    /// The job as its insert stored it: queued, due at `now`, numbered `seq`.
+    pub(crate) fn into_queued(self, id: JobId, seq: i64, now: i64) -> Job {
+        Job {
+            id,
+            seq,
+            kind: self.kind,
+            input: self.input,
+            input_sha256: self.input_sha256,
+            stage: Stage::Upload,
+            status: JobStatus::Queued,
+            message: None,
+            result: None,
+            attempts: 0,
+            max_attempts: self.max_attempts,
+            priority: self.priority,
+            run_after: now,
+            lease_until: None,
+            fence: 0,
+            worker: None,
+            owner: self.owner,
+            dedup_key: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub kind: Option<String>,
@@ -153,29 +182,7 @@ pub(crate) async fn insert_jobs(pool: SqlitePool, jobs: Vec<NewJob>) -> Result<V
         .into_iter()
         .zip(ids)
         .zip(first_seq..)
-        .map(|((new, id), seq)| Job {
-            id,
-            seq,
-            kind: new.kind,
-            input: new.input,
-            input_sha256: new.input_sha256,
-            stage: Stage::Upload,
-            status: JobStatus::Queued,
-            message: None,
-            result: None,
-            attempts: 0,
-            max_attempts: new.max_attempts,
-            priority: new.priority,
-            run_after: now,
-            lease_until: None,
-            fence: 0,
-            worker: None,
-            owner: new.owner,
-            dedup_key: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-        })
+        .map(|((new, id), seq)| new.into_queued(id, seq, now))
         .collect())
 }
 

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
+use assay_core::{now_ms, Job, JobId, JobStatus};
 
 use super::PgDb;
 use crate::jobs::{jobs_from, JobRow, PositionedRow, JOB_COLUMNS};
@@ -49,29 +49,7 @@ impl PgDb {
                 let seq = *seqs
                     .get(&id)
                     .ok_or_else(|| StoreError::Corrupt(format!("job {id} was not inserted")))?;
-                Ok(Job {
-                    id: id.parse().map_err(StoreError::Corrupt)?,
-                    seq,
-                    kind: new.kind,
-                    input: new.input,
-                    input_sha256: new.input_sha256,
-                    stage: Stage::Upload,
-                    status: JobStatus::Queued,
-                    message: None,
-                    result: None,
-                    attempts: 0,
-                    max_attempts: new.max_attempts,
-                    priority: new.priority,
-                    run_after: now,
-                    lease_until: None,
-                    fence: 0,
-                    worker: None,
-                    owner: new.owner,
-                    dedup_key: None,
-                    created_at: now,
-                    started_at: None,
-                    finished_at: None,
-                })
+                Ok(new.into_queued(id.parse().map_err(StoreError::Corrupt)?, seq, now))
             })
             .collect()
     }
