@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
                         job_id: JobId::random(),
                         kind: "bench".to_owned(),
                         outbox_id: first_id + i as i64,
+                        parked: None,
                     };
                     broker.publish(&announcement).await
                 }

@@ -198,7 +198,7 @@ impl Broker for AmqpBroker {
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type("application/json".into())
-            .with_message_id(a.outbox_id.to_string().into());
+            .with_message_id(a.message_id().into());
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()

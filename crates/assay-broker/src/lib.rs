@@ -35,13 +35,32 @@ mod redis;
 pub use admin::remove_resources;
 pub use error::BrokerError;
 
+/// The kind under which the API parks whole jobs while the database is unreachable; workers
+/// subscribe to it to store them (seed 001). Job kinds never start with `_`.
+pub const PARKED_KIND: &str = "_parked";
+
 /// "This job is ready": the whole message a transport carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Announcement {
     pub job_id: JobId,
     pub kind: String,
-    /// The outbox row that produced this announcement; NATS deduplicates on it.
+    /// The outbox row that produced this announcement; NATS deduplicates on it. 0 for a
+    /// parked job, which has no row yet.
     pub outbox_id: i64,
+    /// Under [`PARKED_KIND`]: the whole job, which is not in the database yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked: Option<serde_json::Value>,
+}
+
+impl Announcement {
+    /// The id brokers deduplicate a publish on: the outbox row, or the parked job's id.
+    pub(crate) fn message_id(&self) -> String {
+        if self.parked.is_some() {
+            format!("parked-{}", self.job_id)
+        } else {
+            self.outbox_id.to_string()
+        }
+    }
 }
 
 /// Names and limits shared by every transport.
@@ -294,6 +313,7 @@ mod tests {
             job_id: JobId::random(),
             kind: "csv".to_owned(),
             outbox_id: 7,
+            parked: None,
         };
         assert_eq!(decode(&encode(&a)).unwrap(), a);
         assert!(decode(b"{}").is_err());

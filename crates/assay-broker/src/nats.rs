@@ -70,7 +70,7 @@ impl Broker for NatsBroker {
         let subject = format!("{}.jobs.{}", self.options.prefix, a.kind);
         let publish = Publish::build()
             .payload(encode(a).into())
-            .message_id(a.outbox_id.to_string());
+            .message_id(a.message_id());
         let ack = self
             .js
             .send_publish(subject, publish)

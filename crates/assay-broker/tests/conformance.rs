@@ -270,6 +270,7 @@ fn announcement(outbox_id: i64) -> Announcement {
         job_id: JobId::random(),
         kind: KIND.to_owned(),
         outbox_id,
+        parked: None,
     }
 }
 

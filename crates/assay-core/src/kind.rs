@@ -97,6 +97,13 @@ pub trait JobKind: Send + Sync + 'static {
         true
     }
 
+    /// Whether the API may park a job of this kind in the broker while the database is
+    /// unreachable, to be stored when it is back (seed 001). Only for kinds without dedup
+    /// keys and whose input is all in the JSON.
+    fn parks_while_database_down(&self) -> bool {
+        false
+    }
+
     /// Turns submitted JSON into a payload, refusing what can never succeed.
     fn parse(&self, input: Value) -> Result<Self::Payload, InputError> {
         serde_json::from_value(input)
@@ -137,6 +144,7 @@ pub trait DynKind: Send + Sync {
     fn timeout(&self) -> Duration;
     fn heavy(&self) -> bool;
     fn json_submissions(&self) -> bool;
+    fn parks_while_database_down(&self) -> bool;
     fn prepare(&self, input: Value) -> Result<Prepared, InputError>;
     fn cli_input(&self, arg: &str) -> Result<Value, InputError>;
     fn describe(&self, result: &Value) -> String;
@@ -156,6 +164,10 @@ impl<K: JobKind> DynKind for Erased<K> {
 
     fn json_submissions(&self) -> bool {
         self.0.json_submissions()
+    }
+
+    fn parks_while_database_down(&self) -> bool {
+        self.0.parks_while_database_down()
     }
 
     fn heavy(&self) -> bool {

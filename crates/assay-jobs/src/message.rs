@@ -79,6 +79,10 @@ impl JobKind for Message {
         Ok(json!({ "data": arg }))
     }
 
+    fn parks_while_database_down(&self) -> bool {
+        true
+    }
+
     fn describe(&self, result: &Value) -> String {
         format!("stored: {}", result["data"].as_str().unwrap_or_default())
     }

@@ -35,6 +35,9 @@ pub enum ApiError {
     Internal(#[source] StoreError),
     #[error("the database is unreachable; nothing was stored, try again shortly")]
     Unavailable(#[source] StoreError),
+    /// The database failed a moment ago and has not answered a probe since: not asked again.
+    #[error("the database is unreachable; nothing was stored, try again shortly")]
+    DatabaseDown,
 }
 
 impl From<StoreError> for ApiError {
@@ -61,7 +64,7 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) | ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -76,7 +79,7 @@ impl ApiError {
             ApiError::Input(e) => e.code(),
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Internal(_) => "internal",
-            ApiError::Unavailable(_) => "database_unavailable",
+            ApiError::Unavailable(_) | ApiError::DatabaseDown => "database_unavailable",
             ApiError::Storage(_) => "storage_failed",
         }
     }
@@ -96,7 +99,7 @@ impl IntoResponse for ApiError {
         }
         let body = Json(json!({ "error": { "code": self.code(), "message": self.to_string() } }));
         let mut response = (self.status(), body).into_response();
-        if matches!(self, ApiError::Unavailable(_)) {
+        if matches!(self, ApiError::Unavailable(_) | ApiError::DatabaseDown) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));

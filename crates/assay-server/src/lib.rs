@@ -13,6 +13,7 @@ mod metrics;
 mod ops;
 mod packages;
 mod pages;
+mod parked;
 mod tasks;
 mod upload;
 
@@ -30,6 +31,7 @@ use tokio::sync::Semaphore;
 pub use auth::Caller;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use parked::DatabaseHealth;
 
 /// The OpenAPI 3 document served at `/openapi.json` and rendered at `/docs`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -70,6 +72,8 @@ pub struct AppState {
     pub broker: Option<Arc<dyn assay_broker::Broker>>,
     /// Bounds how many uploaded images are decoded for validation at once.
     pub decode_slots: Arc<Semaphore>,
+    /// Whether the database was just found unreachable (see [`parked`]).
+    pub database: Arc<DatabaseHealth>,
 }
 
 impl AppState {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use assay_core::{rfc3339, Job, JobId, JobStatus};
-use assay_store::{CancelOutcome, JobFilter, NewJob};
+use assay_store::{CancelOutcome, JobFilter, NewJob, ParkedJob};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request, State};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::{Path, Query};
-use crate::{ApiError, AppState, Caller};
+use crate::{parked, ApiError, AppState, Caller};
 
 /// A JSON request body. An empty body reads as `null`; the content type is not insisted on,
 /// so `curl -d '{...}'` works as typed.
@@ -56,6 +56,33 @@ pub struct SubmitQuery {
 
 const MAX_PRIORITY: i32 = 100;
 
+/// Validates one submission into the job to store.
+fn new_job(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    input: Value,
+    priority: i32,
+) -> Result<NewJob, ApiError> {
+    if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
+        return Err(ApiError::BadRequest(
+            "invalid_priority",
+            format!("priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}, got {priority}"),
+        ));
+    }
+    let prepared = state.registry.get(kind)?.prepare(input)?;
+    Ok(NewJob {
+        kind: kind.to_owned(),
+        input_sha256: prepared.input_sha256,
+        input: prepared.input,
+        owner: caller.0.id.clone(),
+        priority,
+        max_attempts: prepared.max_attempts,
+        dedup_key: prepared.dedup_key,
+        dedup_window_ms: prepared.dedup_window.as_millis().min(i64::MAX as u128) as i64,
+    })
+}
+
 /// Validates and queues one job: the shared path of every submit route. Returns the job and
 /// whether it is an earlier duplicate.
 pub async fn enqueue(
@@ -65,29 +92,15 @@ pub async fn enqueue(
     input: Value,
     priority: i32,
 ) -> Result<(Job, bool), ApiError> {
-    if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-        return Err(ApiError::BadRequest(
-            "invalid_priority",
-            format!("priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}, got {priority}"),
-        ));
-    }
-    let prepared = state.registry.get(kind)?.prepare(input)?;
-    let new = NewJob {
-        kind: kind.to_owned(),
-        input_sha256: prepared.input_sha256,
-        input: prepared.input,
-        owner: caller.0.id.clone(),
-        priority,
-        max_attempts: prepared.max_attempts,
-        dedup_key: prepared.dedup_key,
-        dedup_window_ms: prepared.dedup_window.as_millis().min(i64::MAX as u128) as i64,
-    };
+    let new = new_job(state, caller, kind, input, priority)?;
     Ok(state.store.enqueue(new).await?)
 }
 
 /// Queues one job and answers 202 `{"task_id", "status", "status_url", ...}` (the queue
 /// position is in the status; computing it here would cost every submission a query)
-/// (200 when an earlier duplicate is returned instead).
+/// (200 when an earlier duplicate is returned instead). A kind that allows it is parked in
+/// the broker while the database is unreachable (see [`crate::parked`]): 202 with
+/// `"parked": true`.
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
@@ -95,7 +108,25 @@ pub async fn submit(
     input: Value,
     priority: i32,
 ) -> Result<Response, ApiError> {
-    let (job, deduplicated) = enqueue(state, caller, kind, input, priority).await?;
+    let new = new_job(state, caller, kind, input, priority)?;
+    let parks = state.broker.is_some()
+        && new.dedup_key.is_none()
+        && state.registry.get(kind)?.parks_while_database_down();
+    if parks && state.database.is_down() {
+        return answer_parked(parked::park(state, new).await?);
+    }
+    let spare = parks.then(|| new.clone());
+    let (job, deduplicated) = match state.store.enqueue(new).await {
+        Ok(stored) => stored,
+        Err(e) if e.is_unavailable() => {
+            state.database.mark_down(&state.store);
+            return match spare {
+                Some(new) => answer_parked(parked::park(state, new).await?),
+                None => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     let status = if deduplicated {
         StatusCode::OK
     } else {
@@ -109,6 +140,18 @@ pub async fn submit(
         "status_url": format!("/api/v1/task/{}/", job.id),
     });
     Ok((status, Json(body)).into_response())
+}
+
+fn answer_parked(parked: ParkedJob) -> Result<Response, ApiError> {
+    let body = json!({
+        "task_id": parked.id,
+        "kind": parked.job.kind,
+        "status": JobStatus::Queued,
+        "deduplicated": false,
+        "parked": true,
+        "status_url": format!("/api/v1/task/{}/", parked.id),
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 /// `POST /api/v1/tasks/{kind}` — e.g. `add` with `{"x": 2, "y": 3}`, or `ping`.

@@ -48,9 +48,12 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
                         }
                     }
                     Err(e) => {
-                        let message = e.to_string();
+                        let (message, unavailable) = (e.to_string(), e.is_unavailable());
                         for reply in replies {
-                            let _ = reply.send(Err(StoreError::Batch(message.clone())));
+                            let _ = reply.send(Err(StoreError::Batch {
+                                message: message.clone(),
+                                unavailable,
+                            }));
                         }
                     }
                 }
@@ -61,12 +64,14 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
 
     pub(crate) async fn submit(&self, request: Req) -> Result<Resp> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((request, reply))
-            .await
-            .map_err(|_| StoreError::Batch("the store is closed".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Batch("the store is closed".into()))?
+        self.tx.send((request, reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Batch {
+        message: "the store is closed".into(),
+        unavailable: false,
     }
 }

@@ -1,13 +1,14 @@
 use std::str::FromStr;
 
 use assay_core::{now_ms, Job, JobId, JobStatus, Stage};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use crate::{parse_json, Db, Result, Scope, Store, StoreError};
 
 /// A job as the API submits it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewJob {
     pub kind: String,
     pub input: Value,

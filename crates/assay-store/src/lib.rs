@@ -25,6 +25,7 @@ mod jobs;
 mod maintenance;
 mod messages;
 mod outbox;
+mod parked;
 mod pg;
 pub mod queue;
 #[cfg(feature = "test-support")]
@@ -50,6 +51,7 @@ use crate::batch::Batcher;
 pub use jobs::{CancelOutcome, JobFilter, JobPage, NewJob, StatusCount};
 pub use messages::StoredMessage;
 pub use outbox::OutboxEntry;
+pub use parked::ParkedJob;
 pub use users::{ApiKeyCreated, User, KEY_CACHE_TTL};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -66,8 +68,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("a batched write failed: {0}")]
-    Batch(String),
+    /// A write batched with others failed; each waiting caller gets this copy of the cause.
+    #[error("a batched write failed: {message}")]
+    Batch { message: String, unavailable: bool },
     #[error("{0}")]
     Url(String),
 }
@@ -84,7 +87,10 @@ impl StoreError {
                     | sqlx::Error::PoolTimedOut
                     | sqlx::Error::PoolClosed
                     | sqlx::Error::WorkerCrashed
-            )
+            ) | StoreError::Batch {
+                unavailable: true,
+                ..
+            }
         )
     }
 }

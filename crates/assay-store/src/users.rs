@@ -29,6 +29,9 @@ const KEY_PREFIX: &str = "assay_";
 
 /// How long a validated key is trusted without asking the database again.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a validated key still authenticates while the database cannot be reached, so the
+/// API can keep taking the jobs it parks in the broker (seed 001).
+pub const KEY_OFFLINE_TTL: Duration = Duration::from_secs(15 * 60);
 const KEY_CACHE_MAX: usize = 10_000;
 
 /// Recently validated keys, by hash.
@@ -36,18 +39,18 @@ const KEY_CACHE_MAX: usize = 10_000;
 pub(crate) struct KeyCache(Arc<Mutex<HashMap<String, (User, Instant)>>>);
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<User> {
+    fn get(&self, hash: &str, max_age: Duration) -> Option<User> {
         let cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         cache
             .get(hash)
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .filter(|(_, at)| at.elapsed() < max_age)
             .map(|(user, _)| user.clone())
     }
 
     fn put(&self, hash: String, user: User) {
         let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= KEY_CACHE_MAX {
-            cache.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+            cache.retain(|_, (_, at)| at.elapsed() < KEY_OFFLINE_TTL);
             if cache.len() >= KEY_CACHE_MAX {
                 cache.clear();
             }
@@ -145,27 +148,43 @@ impl Store {
     }
 
     /// The user owning a live key, or `None` for an unknown or revoked key. Valid keys are
-    /// remembered for [`KEY_CACHE_TTL`], so most requests cost no database read.
+    /// remembered for [`KEY_CACHE_TTL`], so most requests cost no database read; while the
+    /// database is unreachable, for [`KEY_OFFLINE_TTL`].
     pub async fn authenticate(&self, secret: &str) -> Result<Option<User>> {
         if !secret.starts_with(KEY_PREFIX) {
             return Ok(None);
         }
         let hash = hash_key(secret);
-        if let Some(user) = self.keys.get(&hash) {
+        if let Some(user) = self.keys.get(&hash, KEY_CACHE_TTL) {
             return Ok(Some(user));
         }
+        match self.look_up_key(&hash).await {
+            Err(e) if e.is_unavailable() => {
+                self.keys.get(&hash, KEY_OFFLINE_TTL).map(Some).ok_or(e)
+            }
+            found => found,
+        }
+    }
+
+    /// [`Store::authenticate`] without asking the database: a key validated within
+    /// [`KEY_OFFLINE_TTL`], for when the database is known to be down.
+    pub fn authenticate_offline(&self, secret: &str) -> Option<User> {
+        self.keys.get(&hash_key(secret), KEY_OFFLINE_TTL)
+    }
+
+    async fn look_up_key(&self, hash: &str) -> Result<Option<User>> {
         let user: Option<User> = match &self.db {
             Db::Sqlite { read, .. } => sqlx::query_as(
                 "SELECT u.id, u.name, u.is_admin, u.created_at FROM api_keys k JOIN users u ON u.id = k.user_id \
                  WHERE k.hash = ? AND k.revoked_at IS NULL",
             )
-            .bind(&hash)
+            .bind(hash)
             .fetch_optional(read)
             .await?,
-            Db::Postgres(db) => db.user_by_key_hash(&hash).await?,
+            Db::Postgres(db) => db.user_by_key_hash(hash).await?,
         };
         if let Some(user) = &user {
-            self.keys.put(hash, user.clone());
+            self.keys.put(hash.to_owned(), user.clone());
         }
         Ok(user)
     }

@@ -41,6 +41,7 @@ pub async fn relay(store: Store, broker: Arc<dyn Broker>, poll: Duration, stop: 
                         job_id: e.job_id,
                         kind: e.kind.clone(),
                         outbox_id: e.id,
+                        parked: None,
                     };
                     let broker = Arc::clone(&broker);
                     async move { (e.id, broker.publish(&announcement).await) }

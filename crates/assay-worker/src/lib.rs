@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub mod broker;
+mod parked;
 
 use assay_broker::Broker;
 use assay_core::{now_ms, Job, JobContext, JobError, JobId, Output, Registry};
@@ -178,6 +179,11 @@ impl Worker {
                 Arc::clone(broker),
                 self.config.poll,
                 background.clone(),
+            ));
+            tokio::spawn(parked::intake(
+                self.store.clone(),
+                Arc::clone(broker),
+                consumers.clone(),
             ));
             for group in groups.iter().filter(|g| !g.kinds.is_empty()) {
                 let consumer = broker::Consumer {

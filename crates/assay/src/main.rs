@@ -340,6 +340,7 @@ async fn serve(config: Config, with_workers: bool) -> anyhow::Result<()> {
         model_server,
         broker: broker.clone(),
         decode_slots: Arc::new(tokio::sync::Semaphore::new(assay_worker::cores())),
+        database: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -96,6 +96,7 @@ impl TestApp {
             model_server,
             broker: None,
             decode_slots: Arc::new(tokio::sync::Semaphore::new(2)),
+            database: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
