@@ -1,13 +1,14 @@
 //! Cheap byte-level type inference for one value, and fast number parsing.
 
 /// What one trimmed, non-null value looks like.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
     Date,
     DateTime,
+    #[default]
     Text,
 }
 

@@ -10,6 +10,9 @@ use crate::report::{
 };
 use crate::sketch::QuantileSketch;
 
+/// Value counts per column, each distinct value with how it classified.
+pub(crate) type Values = ValueCounter<Value>;
+
 const TOP_VALUES: usize = 10;
 /// What a null contributes to a row fingerprint: all null tokens count as the same value.
 pub(crate) const NULL_HASH: u64 = 0x6e75_6c6c_6e75_6c6c;
@@ -331,7 +334,7 @@ pub(crate) struct ColumnStats {
     numbers: Numbers,
     text_range: TextRange,
     text_order: Order<Vec<u8>>,
-    values: ValueCounter,
+    values: Values,
     len_min: u64,
     len_max: u64,
     len_sum: u64,
@@ -340,7 +343,7 @@ pub(crate) struct ColumnStats {
 impl ColumnStats {
     /// `keep_values: false` when the column is already known to hold more numeric values
     /// than `exact_threshold`; `values` starts the value counts (see `ValueCounter::seed`).
-    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: ValueCounter) -> Self {
+    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: Values) -> Self {
         ColumnStats {
             nulls: 0,
             trues: 0,
@@ -360,7 +363,7 @@ impl ColumnStats {
         self.numbers.count > self.numbers.exact_limit as u64
     }
 
-    pub(crate) fn values(&self) -> &ValueCounter {
+    pub(crate) fn values(&self) -> &Values {
         &self.values
     }
 
@@ -379,7 +382,6 @@ impl ColumnStats {
             return NULL_HASH;
         }
         let hash = xxhash_rust::xxh3::xxh3_64(v);
-        self.values.add(v, hash);
         let chars = if ascii {
             v.len() as u64
         } else {
@@ -388,11 +390,20 @@ impl ColumnStats {
         self.len_min = self.len_min.min(chars);
         self.len_max = self.len_max.max(chars);
         self.len_sum += chars;
-        self.text_range.add(v);
         if !self.text_order.is_unsorted() {
             self.text_order.add(v);
         }
-        match classify(v) {
+        // A value counted before in this chunk was classified and moved the text range then.
+        let range = &mut self.text_range;
+        let mut classify_new = || {
+            range.add(v);
+            classify(v)
+        };
+        let class = match self.values.add(v, hash, &mut classify_new) {
+            Some(class) => class,
+            None => classify_new(),
+        };
+        match class {
             Value::Int(i) => {
                 self.types.integer += 1;
                 self.numbers.add_int(i);
