@@ -18,6 +18,17 @@ const CANDIDATES: usize = 1000;
 /// reports stay reproducible.
 const SAMPLE_EVERY: u32 = 8;
 
+/// What [`ValueCounter::add`] did with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted<F> {
+    /// Counted exactly, seen before: here is its fact.
+    Known(F),
+    /// Counted exactly, seen for the first time.
+    New,
+    /// Past the limit: only the sketches saw it.
+    Sketched,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot<F> {
     /// High half of the value's hash; 0 marks an empty slot (a real 0 is stored as 1).
@@ -105,12 +116,11 @@ impl<F: Copy + Default> ValueCounter<F> {
         }
     }
 
-    /// Counts one value. While counting exactly, returns the value's fact, calling `derive`
-    /// for it when the value is new; past the limit, returns `None`.
+    /// Counts one value; a new one starts with the default fact (see [`Self::set_fact`]).
     #[inline]
-    pub(crate) fn add(&mut self, value: &[u8], hash: u64, derive: impl FnOnce() -> F) -> Option<F> {
+    pub(crate) fn add(&mut self, value: &[u8], hash: u64) -> Counted<F> {
         let Some(hll) = &mut self.overflow else {
-            return self.add_n(value, hash, 1, derive);
+            return self.add_n(value, hash, 1, F::default());
         };
         hll.add(hash);
         self.countdown -= 1;
@@ -121,32 +131,39 @@ impl<F: Copy + Default> ValueCounter<F> {
                 self.slots[i].count = self.slots[i].count.saturating_add(SAMPLE_EVERY);
             }
         }
-        None
+        Counted::Sketched
+    }
+
+    /// Sets the fact of the value with `hash`, counted exactly.
+    pub(crate) fn set_fact(&mut self, hash: u64, fact: F) {
+        let i = self.probe(hash);
+        if self.slots[i].tag != 0 {
+            self.slots[i].fact = fact;
+        }
     }
 
     #[inline]
-    fn add_n(&mut self, value: &[u8], hash: u64, n: u32, derive: impl FnOnce() -> F) -> Option<F> {
+    fn add_n(&mut self, value: &[u8], hash: u64, n: u32, fact: F) -> Counted<F> {
         let i = self.probe(hash);
         let slot = &mut self.slots[i];
         if slot.tag != 0 {
             slot.count = slot.count.saturating_add(n);
             if self.overflow.is_none() {
-                return Some(slot.fact);
+                return Counted::Known(slot.fact);
             }
         } else if self.overflow.is_none() {
             if self.entries.len() < self.limit
                 && self.arena.len() + value.len() <= u32::MAX as usize
             {
-                let fact = derive();
                 self.insert_at(i, value, hash, n, fact);
-                return Some(fact);
+                return Counted::New;
             }
             self.overflow();
         }
         if let Some(hll) = &mut self.overflow {
             hll.add(hash);
         }
-        None
+        Counted::Sketched
     }
 
     fn insert_at(&mut self, i: usize, value: &[u8], hash: u64, count: u32, fact: F) {
@@ -226,7 +243,7 @@ impl<F: Copy + Default> ValueCounter<F> {
     /// Adds the counts of a later chunk.
     pub(crate) fn merge(&mut self, other: &ValueCounter<F>) {
         for (entry, slot) in other.used() {
-            let _ = self.add_n(other.key(entry), entry.hash, slot.count, || slot.fact);
+            let _ = self.add_n(other.key(entry), entry.hash, slot.count, slot.fact);
         }
         if let Some(theirs) = &other.overflow {
             if self.overflow.is_none() {
@@ -278,18 +295,20 @@ mod tests {
     use super::*;
     use xxhash_rust::xxh3::xxh3_64;
 
-    fn add(c: &mut ValueCounter<usize>, v: &str) -> Option<usize> {
-        c.add(v.as_bytes(), xxh3_64(v.as_bytes()), || v.len())
+    fn add(c: &mut ValueCounter<usize>, v: &str) -> Counted<usize> {
+        c.add(v.as_bytes(), xxh3_64(v.as_bytes()))
     }
 
     #[test]
     fn keeps_a_fact_per_value_until_the_limit() {
         let mut c = ValueCounter::new(2);
-        assert_eq!(c.add(b"a", xxh3_64(b"a"), || 1), Some(1));
-        assert_eq!(c.add(b"a", xxh3_64(b"a"), || 2), Some(1));
-        assert_eq!(c.add(b"bb", xxh3_64(b"bb"), || 3), Some(3));
-        assert_eq!(c.add(b"c", xxh3_64(b"c"), || 4), None);
-        assert_eq!(c.add(b"a", xxh3_64(b"a"), || 5), None);
+        assert_eq!(add(&mut c, "a"), Counted::New);
+        c.set_fact(xxh3_64(b"a"), 7);
+        assert_eq!(add(&mut c, "a"), Counted::Known(7));
+        assert_eq!(add(&mut c, "bb"), Counted::New);
+        assert_eq!(add(&mut c, "bb"), Counted::Known(0));
+        assert_eq!(add(&mut c, "c"), Counted::Sketched);
+        assert_eq!(add(&mut c, "a"), Counted::Sketched);
     }
 
     #[test]
