@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times `assay run csv FILE --json` against polars' read_csv + describe on the same generated file,
-# reporting wall time and peak RSS for each run and the ratio of the medians.
+# reporting wall time, CPU time (user + system) and peak RSS for each run, the ratios of the
+# medians and the load average, since other work on the machine shows in the wall times.
 #
 #   bench/csv.sh [ROWS] [RUNS]        (defaults: 5000000 rows, 3 runs each)
 #
@@ -33,30 +34,36 @@ fi
 (cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet --release --bin assay)
 assay="$target/release/assay"
 
-# Runs a command once; prints "seconds kilobytes".
+# Runs a command once; prints "wall-seconds cpu-seconds kilobytes".
 measure() {
     local log
     log="$(mktemp)"
-    /usr/bin/time -f "%e %M" -o "$log" "$@" > /dev/null
-    cat "$log"
+    /usr/bin/time -f "%e %U %S %M" -o "$log" "$@" > /dev/null
+    awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$log"
     rm -f "$log"
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "file: $data ($(stat -c %s "$data") bytes), $runs runs each, $(nproc) cores"
-assay_times=(); polars_times=(); assay_rss=0; polars_rss=0
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+assay_times=(); polars_times=(); assay_cpu=(); polars_cpu=(); assay_rss=0; polars_rss=0
 for i in $(seq "$runs"); do
-    read -r t m < <(measure "$assay" run csv "$data" --json)
-    echo "run $i assay : ${t} s, peak RSS $((m / 1024)) MiB"
-    assay_times+=("$t"); (( m > assay_rss )) && assay_rss=$m
-    read -r t m < <(measure python3 "$peer/polars_describe.py" "$data")
-    echo "run $i polars: ${t} s, peak RSS $((m / 1024)) MiB"
-    polars_times+=("$t"); (( m > polars_rss )) && polars_rss=$m
+    read -r t c m < <(measure "$assay" run csv "$data" --json)
+    echo "run $i assay : ${t} s wall, ${c} s CPU, peak RSS $((m / 1024)) MiB"
+    assay_times+=("$t"); assay_cpu+=("$c"); (( m > assay_rss )) && assay_rss=$m
+    read -r t c m < <(measure python3 "$peer/polars_describe.py" "$data")
+    echo "run $i polars: ${t} s wall, ${c} s CPU, peak RSS $((m / 1024)) MiB"
+    polars_times+=("$t"); polars_cpu+=("$c"); (( m > polars_rss )) && polars_rss=$m
 done
 
 a=$(printf '%s\n' "${assay_times[@]}" | median)
 p=$(printf '%s\n' "${polars_times[@]}" | median)
-echo "median assay  ${a} s (peak RSS $((assay_rss / 1024)) MiB)"
-echo "median polars ${p} s (peak RSS $((polars_rss / 1024)) MiB)"
-awk -v a="$a" -v p="$p" 'BEGIN { printf "assay is %.2fx faster than polars read_csv+describe\n", p / a }'
+ac=$(printf '%s\n' "${assay_cpu[@]}" | median)
+pc=$(printf '%s\n' "${polars_cpu[@]}" | median)
+echo "median assay  ${a} s wall, ${ac} s CPU (peak RSS $((assay_rss / 1024)) MiB)"
+echo "median polars ${p} s wall, ${pc} s CPU (peak RSS $((polars_rss / 1024)) MiB)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v a="$a" -v p="$p" -v ac="$ac" -v pc="$pc" 'BEGIN {
+    printf "assay is %.2fx faster than polars read_csv+describe (wall); %.2fx less CPU\n", p / a, pc / ac
+}'

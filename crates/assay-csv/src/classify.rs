@@ -11,6 +11,46 @@ pub(crate) enum Value {
     Text,
 }
 
+/// A [`Value`]'s variant without its contents: with the kind known from elsewhere, a value
+/// is stored in 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Int,
+    Float,
+    Bool,
+    Date,
+    DateTime,
+    Text,
+}
+
+impl Value {
+    /// The kind and the contents' bits.
+    #[inline]
+    pub(crate) fn split(self) -> (Kind, u64) {
+        match self {
+            Value::Int(i) => (Kind::Int, i as u64),
+            Value::Float(x) => (Kind::Float, x.to_bits()),
+            Value::Bool(b) => (Kind::Bool, u64::from(b)),
+            Value::Date => (Kind::Date, 0),
+            Value::DateTime => (Kind::DateTime, 0),
+            Value::Text => (Kind::Text, 0),
+        }
+    }
+
+    /// The value [`Value::split`] gave `kind` and `bits` for.
+    #[inline]
+    pub(crate) fn join(kind: Kind, bits: u64) -> Value {
+        match kind {
+            Kind::Int => Value::Int(bits as i64),
+            Kind::Float => Value::Float(f64::from_bits(bits)),
+            Kind::Bool => Value::Bool(bits != 0),
+            Kind::Date => Value::Date,
+            Kind::DateTime => Value::DateTime,
+            Kind::Text => Value::Text,
+        }
+    }
+}
+
 /// Classifies a trimmed, non-empty value. Numbers with a redundant leading zero ("00501",
 /// "-07", "00.5") are codes, so they stay text.
 #[inline]
@@ -309,6 +349,25 @@ mod tests {
             classify(long.as_bytes()),
             Value::Float(long.parse().unwrap())
         );
+    }
+
+    #[test]
+    fn values_split_and_join() {
+        for v in [
+            Value::Int(-7),
+            Value::Int(i64::MIN),
+            Value::Float(-0.0),
+            Value::Float(2.5e-300),
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Date,
+            Value::DateTime,
+            Value::Text,
+        ] {
+            let (kind, bits) = v.split();
+            let joined = Value::join(kind, bits);
+            assert_eq!(joined.split(), (kind, bits), "{v:?}");
+        }
     }
 
     #[test]

@@ -2,13 +2,38 @@
 
 use serde_json::Value as Json;
 
-use crate::classify::{classify, Value};
-use crate::counter::ValueCounter;
+use crate::classify::{classify, Kind, Value};
+use crate::counter::{Counted, ValueCounter};
 use crate::report::{
     ColumnProfile, ColumnType, Histogram, QuantileMethod, Quantiles, Sortedness, TopValue,
     TypeCounts,
 };
 use crate::sketch::QuantileSketch;
+
+/// Value counts per column, each distinct value with the bits of its classification (see
+/// [`Kinds`]).
+pub(crate) type Values = ValueCounter<u64>;
+
+/// Which kinds the distinct values counted exactly in a chunk classified as. While they all
+/// share one, a repeated value's classification is rebuilt from the bits the counter keeps
+/// instead of being parsed again.
+#[derive(Debug, Clone, Copy)]
+enum Kinds {
+    None,
+    Only(Kind),
+    Mixed,
+}
+
+impl Kinds {
+    #[inline]
+    fn add(&mut self, kind: Kind) {
+        *self = match *self {
+            Kinds::None => Kinds::Only(kind),
+            Kinds::Only(only) if only == kind => Kinds::Only(only),
+            _ => Kinds::Mixed,
+        };
+    }
+}
 
 const TOP_VALUES: usize = 10;
 /// What a null contributes to a row fingerprint: all null tokens count as the same value.
@@ -331,7 +356,8 @@ pub(crate) struct ColumnStats {
     numbers: Numbers,
     text_range: TextRange,
     text_order: Order<Vec<u8>>,
-    values: ValueCounter,
+    values: Values,
+    kinds: Kinds,
     len_min: u64,
     len_max: u64,
     len_sum: u64,
@@ -340,7 +366,7 @@ pub(crate) struct ColumnStats {
 impl ColumnStats {
     /// `keep_values: false` when the column is already known to hold more numeric values
     /// than `exact_threshold`; `values` starts the value counts (see `ValueCounter::seed`).
-    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: ValueCounter) -> Self {
+    pub(crate) fn new(exact_threshold: usize, keep_values: bool, values: Values) -> Self {
         ColumnStats {
             nulls: 0,
             trues: 0,
@@ -349,6 +375,7 @@ impl ColumnStats {
             text_range: TextRange::new(),
             text_order: Order::new(),
             values,
+            kinds: Kinds::None,
             len_min: u64::MAX,
             len_max: 0,
             len_sum: 0,
@@ -360,7 +387,7 @@ impl ColumnStats {
         self.numbers.count > self.numbers.exact_limit as u64
     }
 
-    pub(crate) fn values(&self) -> &ValueCounter {
+    pub(crate) fn values(&self) -> &Values {
         &self.values
     }
 
@@ -379,7 +406,6 @@ impl ColumnStats {
             return NULL_HASH;
         }
         let hash = xxhash_rust::xxh3::xxh3_64(v);
-        self.values.add(v, hash);
         let chars = if ascii {
             v.len() as u64
         } else {
@@ -388,11 +414,27 @@ impl ColumnStats {
         self.len_min = self.len_min.min(chars);
         self.len_max = self.len_max.max(chars);
         self.len_sum += chars;
-        self.text_range.add(v);
         if !self.text_order.is_unsorted() {
             self.text_order.add(v);
         }
-        match classify(v) {
+        // A value counted before in this chunk was classified and moved the text range then.
+        let counted = self.values.add(v, hash);
+        let class = match (counted, self.kinds) {
+            (Counted::Known(bits), Kinds::Only(kind)) => Value::join(kind, bits),
+            (counted, _) => {
+                if !matches!(counted, Counted::Known(_)) {
+                    self.text_range.add(v);
+                }
+                let class = classify(v);
+                if counted == Counted::New {
+                    let (kind, bits) = class.split();
+                    self.kinds.add(kind);
+                    self.values.set_fact(hash, bits);
+                }
+                class
+            }
+        };
+        match class {
             Value::Int(i) => {
                 self.types.integer += 1;
                 self.numbers.add_int(i);
@@ -421,6 +463,7 @@ impl ColumnStats {
         self.text_range.merge(&other.text_range);
         self.text_order.merge(&other.text_order);
         self.values.merge(&other.values);
+        self.kinds = Kinds::Mixed;
         self.len_min = self.len_min.min(other.len_min);
         self.len_max = self.len_max.max(other.len_max);
         self.len_sum += other.len_sum;

@@ -2,10 +2,10 @@
 //! frequent values seen so far keep being counted, on a sample of one value in eight.
 //!
 //! Values are identified by their 64-bit xxh3 hash, which saves a key comparison (and a
-//! cache miss) per lookup. The table is a flat linear-probing array kept at most half full,
-//! indexed by the hash's low bits and checked against its high 32 bits: two different values
-//! are confused with probability about n^2 / 2^(32 + log2 capacity), below one in a million
-//! at the default 10 000 distinct values.
+//! cache miss) per lookup. The table is a flat linear-probing array kept at most five eighths
+//! full, indexed by the hash's low bits and checked against its high 32 bits: two different
+//! values are confused with probability about n^2 / 2^(32 + log2 capacity), about one in a
+//! million at the default 10 000 distinct values.
 
 use crate::sketch::HyperLogLog;
 
@@ -18,12 +18,25 @@ const CANDIDATES: usize = 1000;
 /// reports stay reproducible.
 const SAMPLE_EVERY: u32 = 8;
 
+/// What [`ValueCounter::add`] did with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted<F> {
+    /// Counted exactly, seen before: here is its fact.
+    Known(F),
+    /// Counted exactly, seen for the first time.
+    New,
+    /// Past the limit: only the sketches saw it.
+    Sketched,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
-struct Slot {
+struct Slot<F> {
     /// High half of the value's hash; 0 marks an empty slot (a real 0 is stored as 1).
     tag: u32,
     /// Saturates at u32::MAX (over 4 billion repeats, beyond the default size limit).
     count: u32,
+    /// What the caller derived from the value when it was first counted.
+    fact: F,
 }
 
 /// A distinct value: its full hash and where its bytes are in the arena.
@@ -34,12 +47,14 @@ struct Entry {
     len: u32,
 }
 
-/// Counts per distinct value. Probing touches only 8-byte slots (tag and count), so the hot
-/// part of a 10 000-value table fits in a core's L2 cache; full hashes and value bytes sit
-/// in side arrays read on insert, growth and reporting.
+/// Counts per distinct value, each with a fact `F` the caller derives from the value once
+/// (the column profiler keeps how the value classified, so repeats are not parsed again).
+/// Probing touches only the slots (tag, count and fact), so the hot part of a 10 000-value
+/// table fits in a core's L2 cache; full hashes and value bytes sit in side arrays read on
+/// insert, growth and reporting.
 #[derive(Debug, Clone)]
-pub(crate) struct ValueCounter {
-    slots: Vec<Slot>,
+pub(crate) struct ValueCounter<F> {
+    slots: Vec<Slot<F>>,
     /// `entry_of[i]` indexes `entries` for the value in `slots[i]`.
     entry_of: Vec<u32>,
     entries: Vec<Entry>,
@@ -57,7 +72,7 @@ fn tag(hash: u64) -> u32 {
     ((hash >> 32) as u32).max(1)
 }
 
-impl ValueCounter {
+impl<F: Copy + Default> ValueCounter<F> {
     pub(crate) fn new(limit: usize) -> Self {
         ValueCounter {
             slots: vec![Slot::default(); 16],
@@ -101,11 +116,11 @@ impl ValueCounter {
         }
     }
 
+    /// Counts one value; a new one starts with the default fact (see [`Self::set_fact`]).
     #[inline]
-    pub(crate) fn add(&mut self, value: &[u8], hash: u64) {
+    pub(crate) fn add(&mut self, value: &[u8], hash: u64) -> Counted<F> {
         let Some(hll) = &mut self.overflow else {
-            self.add_n(value, hash, 1);
-            return;
+            return self.add_n(value, hash, 1, F::default());
         };
         hll.add(hash);
         self.countdown -= 1;
@@ -116,31 +131,46 @@ impl ValueCounter {
                 self.slots[i].count = self.slots[i].count.saturating_add(SAMPLE_EVERY);
             }
         }
+        Counted::Sketched
+    }
+
+    /// Sets the fact of the value with `hash`, counted exactly.
+    pub(crate) fn set_fact(&mut self, hash: u64, fact: F) {
+        let i = self.probe(hash);
+        if self.slots[i].tag != 0 {
+            self.slots[i].fact = fact;
+        }
     }
 
     #[inline]
-    fn add_n(&mut self, value: &[u8], hash: u64, n: u32) {
+    fn add_n(&mut self, value: &[u8], hash: u64, n: u32, fact: F) -> Counted<F> {
         let i = self.probe(hash);
-        if self.slots[i].tag != 0 {
-            self.slots[i].count = self.slots[i].count.saturating_add(n);
+        let slot = &mut self.slots[i];
+        if slot.tag != 0 {
+            slot.count = slot.count.saturating_add(n);
+            if self.overflow.is_none() {
+                return Counted::Known(slot.fact);
+            }
         } else if self.overflow.is_none() {
             if self.entries.len() < self.limit
                 && self.arena.len() + value.len() <= u32::MAX as usize
             {
-                self.insert_at(i, value, hash, n);
-                return;
+                self.insert_at(i, value, hash, n, fact);
+                return Counted::New;
             }
             self.overflow();
         }
         if let Some(hll) = &mut self.overflow {
             hll.add(hash);
         }
+        Counted::Sketched
     }
 
-    fn insert_at(&mut self, i: usize, value: &[u8], hash: u64, count: u32) {
+    fn insert_at(&mut self, i: usize, value: &[u8], hash: u64, count: u32, fact: F) {
         self.slots[i] = Slot {
             tag: tag(hash),
             count,
+            fact,
         };
         self.entry_of[i] = self.entries.len() as u32;
         self.entries.push(Entry {
@@ -149,7 +179,7 @@ impl ValueCounter {
             len: value.len() as u32,
         });
         self.arena.extend_from_slice(value);
-        if self.entries.len() * 2 > self.slots.len() {
+        if self.entries.len() * 8 > self.slots.len() * 5 {
             self.grow(self.slots.len() * 2);
         }
     }
@@ -169,22 +199,23 @@ impl ValueCounter {
 
     /// Used slots as (entry, count), visited in a scattered order: inserting hashes in
     /// table order into another table would pile them into long probe runs.
-    fn used(&self) -> impl Iterator<Item = (&Entry, u32)> + '_ {
+    fn used(&self) -> impl Iterator<Item = (&Entry, Slot<F>)> + '_ {
         let mask = self.slots.len() - 1;
         (0..self.slots.len()).filter_map(move |k| {
             let i = k.wrapping_mul(0x9E37_79B9) & mask;
             let slot = self.slots[i];
             let entry = self.entries.get(self.entry_of[i] as usize)?;
-            (slot.tag != 0).then_some((entry, slot.count))
+            (slot.tag != 0).then_some((entry, slot))
         })
     }
 
     /// The `n` most frequent values with their counts, most frequent first, ties broken by
     /// value.
-    fn ranked(&self, n: usize) -> Vec<(Entry, u32)> {
-        let mut used: Vec<(Entry, u32)> = self.used().map(|(e, c)| (*e, c)).collect();
-        let order = |a: &(Entry, u32), b: &(Entry, u32)| {
-            b.1.cmp(&a.1)
+    fn ranked(&self, n: usize) -> Vec<(Entry, Slot<F>)> {
+        let mut used: Vec<(Entry, Slot<F>)> = self.used().map(|(e, s)| (*e, s)).collect();
+        let order = |a: &(Entry, Slot<F>), b: &(Entry, Slot<F>)| {
+            b.1.count
+                .cmp(&a.1.count)
                 .then_with(|| self.key(&a.0).cmp(self.key(&b.0)))
         };
         if n < used.len() {
@@ -201,18 +232,18 @@ impl ValueCounter {
         self.entries.iter().for_each(|e| hll.add(e.hash));
         let kept = self.ranked(CANDIDATES);
         let old = std::mem::replace(self, ValueCounter::new(self.limit));
-        self.grow((CANDIDATES * 4).next_power_of_two());
-        for (entry, count) in kept {
+        self.grow((CANDIDATES * 2).next_power_of_two());
+        for (entry, slot) in kept {
             let i = self.probe(entry.hash);
-            self.insert_at(i, old.key(&entry), entry.hash, count);
+            self.insert_at(i, old.key(&entry), entry.hash, slot.count, slot.fact);
         }
         self.overflow = Some(hll);
     }
 
     /// Adds the counts of a later chunk.
-    pub(crate) fn merge(&mut self, other: &ValueCounter) {
-        for (entry, count) in other.used() {
-            self.add_n(other.key(entry), entry.hash, count);
+    pub(crate) fn merge(&mut self, other: &ValueCounter<F>) {
+        for (entry, slot) in other.used() {
+            let _ = self.add_n(other.key(entry), entry.hash, slot.count, slot.fact);
         }
         if let Some(theirs) = &other.overflow {
             if self.overflow.is_none() {
@@ -228,7 +259,7 @@ impl ValueCounter {
     /// counter's candidates. Merging a later chunk into an overflowed counter keeps only
     /// these candidates anyway, so later chunks skip the exact phase without changing the
     /// result.
-    pub(crate) fn seed(&self) -> Option<ValueCounter> {
+    pub(crate) fn seed(&self) -> Option<ValueCounter<F>> {
         self.overflow.as_ref()?;
         let mut seed = self.clone();
         seed.slots.iter_mut().for_each(|s| s.count = 0);
@@ -251,9 +282,9 @@ impl ValueCounter {
     pub(crate) fn top(&self, n: usize) -> Vec<(String, u64)> {
         self.ranked(n)
             .iter()
-            .map(|(e, count)| {
+            .map(|(e, slot)| {
                 let key = String::from_utf8_lossy(self.key(e)).into_owned();
-                (key, u64::from(*count))
+                (key, u64::from(slot.count))
             })
             .collect()
     }
@@ -264,8 +295,20 @@ mod tests {
     use super::*;
     use xxhash_rust::xxh3::xxh3_64;
 
-    fn add(c: &mut ValueCounter, v: &str) {
-        c.add(v.as_bytes(), xxh3_64(v.as_bytes()));
+    fn add(c: &mut ValueCounter<usize>, v: &str) -> Counted<usize> {
+        c.add(v.as_bytes(), xxh3_64(v.as_bytes()))
+    }
+
+    #[test]
+    fn keeps_a_fact_per_value_until_the_limit() {
+        let mut c = ValueCounter::new(2);
+        assert_eq!(add(&mut c, "a"), Counted::New);
+        c.set_fact(xxh3_64(b"a"), 7);
+        assert_eq!(add(&mut c, "a"), Counted::Known(7));
+        assert_eq!(add(&mut c, "bb"), Counted::New);
+        assert_eq!(add(&mut c, "bb"), Counted::Known(0));
+        assert_eq!(add(&mut c, "c"), Counted::Sketched);
+        assert_eq!(add(&mut c, "a"), Counted::Sketched);
     }
 
     #[test]

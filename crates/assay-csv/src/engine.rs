@@ -16,8 +16,7 @@ use std::time::Instant;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::column::{trim, ColumnStats, NullTokens};
-use crate::counter::ValueCounter;
+use crate::column::{trim, ColumnStats, NullTokens, Values};
 use crate::input::{Encoding, Source};
 use crate::options::MAX_COLUMNS;
 use crate::parse::{last_record_end, sniff_delimiter, End, Tokenizer, Unterminated};
@@ -52,12 +51,12 @@ struct Settings {
 /// wait for them. The first chunk is a quarter of the others so the wait is short.
 #[derive(Default)]
 struct Seeds {
-    value: Mutex<Option<Vec<Option<ValueCounter>>>>,
+    value: Mutex<Option<Vec<Option<Values>>>>,
     ready: Condvar,
 }
 
 impl Seeds {
-    fn publish(&self, seeds: Vec<Option<ValueCounter>>) {
+    fn publish(&self, seeds: Vec<Option<Values>>) {
         if let Ok(mut value) = self.value.lock() {
             *value = Some(seeds);
         }
@@ -65,8 +64,8 @@ impl Seeds {
     }
 
     /// Counters to start a later chunk from, one per column.
-    fn counters(&self, columns: usize, limit: usize) -> Vec<ValueCounter> {
-        let fresh = || (0..columns).map(|_| ValueCounter::new(limit)).collect();
+    fn counters(&self, columns: usize, limit: usize) -> Vec<Values> {
+        let fresh = || (0..columns).map(|_| Values::new(limit)).collect();
         let Ok(mut value) = self.value.lock() else {
             return fresh();
         };
@@ -79,7 +78,7 @@ impl Seeds {
         match value.as_ref() {
             Some(seeds) => seeds
                 .iter()
-                .map(|seed| seed.clone().unwrap_or_else(|| ValueCounter::new(limit)))
+                .map(|seed| seed.clone().unwrap_or_else(|| Values::new(limit)))
                 .collect(),
             None => fresh(),
         }
@@ -89,7 +88,7 @@ impl Seeds {
 /// Publishes the first chunk's seeds even if its worker unwinds, so no worker waits forever.
 struct PublishOnDrop<'a> {
     seeds: &'a Seeds,
-    value: Vec<Option<ValueCounter>>,
+    value: Vec<Option<Values>>,
 }
 
 impl Drop for PublishOnDrop<'_> {
@@ -138,7 +137,7 @@ struct Partial {
 }
 
 impl Partial {
-    fn new(s: &Settings, counters: Vec<ValueCounter>) -> Self {
+    fn new(s: &Settings, counters: Vec<Values>) -> Self {
         Partial {
             rows: 0,
             lines: 0,
@@ -162,7 +161,7 @@ fn profile_chunk(
     data: &[u8],
     offset: u64,
     s: &Settings,
-    counters: Vec<ValueCounter>,
+    counters: Vec<Values>,
 ) -> Result<Partial, ChunkError> {
     let ascii = data.is_ascii();
     if let (false, Some(base)) = (ascii, s.utf8_base) {
@@ -321,7 +320,7 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, done: mpsc::Sender<Done>, s: &Setti
                     value: vec![None; s.columns],
                 };
                 let counters = (0..s.columns)
-                    .map(|_| ValueCounter::new(s.distinct_threshold))
+                    .map(|_| Values::new(s.distinct_threshold))
                     .collect();
                 let result = profile_chunk(data, job.offset, s, counters);
                 if let Ok(p) = &result {

@@ -37,6 +37,11 @@ pub(crate) struct Tokenizer<'a> {
     delimiter: u8,
     /// Line breaks consumed so far, inside quoted fields too.
     pub(crate) lines: u64,
+    /// `data[block..block_end]` (at most 64 bytes) has its separators marked in `bits`,
+    /// bit i for `data[block + i]`, so most fields end with a shift and a bit scan.
+    block: usize,
+    block_end: usize,
+    bits: u64,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -46,6 +51,9 @@ impl<'a> Tokenizer<'a> {
             pos: 0,
             delimiter,
             lines: 0,
+            block: 0,
+            block_end: 0,
+            bits: 0,
         }
     }
 
@@ -90,8 +98,41 @@ impl<'a> Tokenizer<'a> {
         if data.get(start) == Some(&b'"') {
             return self.quoted_field(scratch);
         }
-        let i = next_separator(data, start, self.delimiter);
+        let i = self.next_separator(start);
         Ok(self.finish_unquoted(start, i))
+    }
+
+    /// The position of the first delimiter or line break at or after `from`, or the end of
+    /// the data.
+    #[inline]
+    fn next_separator(&mut self, mut from: usize) -> usize {
+        loop {
+            if from >= self.block && from < self.block_end {
+                let bits = self.bits >> (from - self.block);
+                if bits != 0 {
+                    return from + bits.trailing_zeros() as usize;
+                }
+                from = self.block_end;
+            }
+            if from >= self.data.len() {
+                return self.data.len();
+            }
+            self.mark_block(from);
+        }
+    }
+
+    fn mark_block(&mut self, from: usize) {
+        let rest = self.data.get(from..).unwrap_or_default();
+        let (bits, len) = match rest.first_chunk::<64>() {
+            Some(block) => (separator_bits(block, self.delimiter), 64),
+            None => {
+                let mut block = [0u8; 64];
+                block[..rest.len()].copy_from_slice(rest);
+                let bits = separator_bits(&block, self.delimiter) & ((1 << rest.len()) - 1);
+                (bits, rest.len())
+            }
+        };
+        (self.block, self.block_end, self.bits) = (from, from + len, bits);
     }
 
     #[inline]
@@ -192,34 +233,35 @@ impl<'a> Tokenizer<'a> {
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each zero byte of `v`, exact up to and including the lowest zero byte
-/// (borrows can only mark bytes above it).
+/// Bit i set when `block[i]` is the delimiter or a line break.
 #[inline]
-fn zero_bytes(v: u64) -> u64 {
-    v.wrapping_sub(ONES) & !v & HIGHS
-}
-
-/// The position of the first delimiter or line break at or after `from`, or the end of
-/// `data`; eight bytes at a time, so a short field costs one predictable step.
-#[inline]
-fn next_separator(data: &[u8], from: usize, delimiter: u8) -> usize {
-    let (d, nl) = (ONES * u64::from(delimiter), ONES * u64::from(b'\n'));
-    let mut i = from;
-    while let Some(word) = data.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-        let w = u64::from_le_bytes(*word);
-        let hits = zero_bytes(w ^ d) | zero_bytes(w ^ nl);
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
+fn separator_bits(block: &[u8; 64], delimiter: u8) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline, and each unaligned load reads 16 of
+        // `block`'s 64 bytes.
+        unsafe {
+            let delimiter = _mm_set1_epi8(delimiter as i8);
+            let newline = _mm_set1_epi8(b'\n' as i8);
+            let mut bits = 0;
+            for k in 0..4 {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
+                let hits = _mm_or_si128(_mm_cmpeq_epi8(v, delimiter), _mm_cmpeq_epi8(v, newline));
+                bits |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
+            }
+            bits
         }
-        i += 8;
     }
-    while i < data.len() && data[i] != delimiter && data[i] != b'\n' {
-        i += 1;
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        block.iter().enumerate().fold(0, |bits, (i, &b)| {
+            bits | u64::from(b == delimiter || b == b'\n') << i
+        })
     }
-    i
 }
 
 /// The offset just past the last line break that ends a record, reading from a record start
@@ -349,12 +391,20 @@ mod tests {
 
     #[test]
     fn separator_search_matches_a_byte_loop() {
-        let data = b"ab,c\x01,\x00\x01\n,,0123456789abcdef,x\ny";
-        for from in 0..data.len() {
-            let expected = (from..data.len())
-                .find(|&i| data[i] == b',' || data[i] == b'\n')
-                .unwrap_or(data.len());
-            assert_eq!(next_separator(data, from, b','), expected, "from {from}");
+        let mut data = b"ab,c\x01,\x00\x01\n,,0123456789abcdef,x\ny".repeat(5);
+        data.extend_from_slice(&[b'z'; 70]);
+        data.extend_from_slice(b",\x00tail");
+        for delimiter in [b',', 0] {
+            let expected = |from: usize| {
+                (from..data.len())
+                    .find(|&i| data[i] == delimiter || data[i] == b'\n')
+                    .unwrap_or(data.len())
+            };
+            // In order, as fields are read, and jumping around, as after quoted fields.
+            let mut tok = Tokenizer::new(&data, delimiter);
+            for from in (0..=data.len()).chain((0..=data.len()).rev().step_by(7)) {
+                assert_eq!(tok.next_separator(from), expected(from), "from {from}");
+            }
         }
     }
 

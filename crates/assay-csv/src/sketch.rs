@@ -162,8 +162,11 @@ impl HyperLogLog {
     pub(crate) fn add(&mut self, hash: u64) {
         let index = (hash >> (64 - HLL_BITS)) as usize;
         let rank = ((hash << HLL_BITS) | (1 << (HLL_BITS - 1))).leading_zeros() as u8 + 1;
+        // Most adds change nothing; not writing then keeps the line clean.
         if let Some(r) = self.registers.get_mut(index) {
-            *r = (*r).max(rank);
+            if rank > *r {
+                *r = rank;
+            }
         }
     }
 
