@@ -68,11 +68,11 @@ impl Methods {
             mean: "welford".into(),
             stddev: "sample (n - 1 denominator), welford with chan merge".into(),
             distinct: format!(
-                "exact up to {exact_threshold} distinct values, hyperloglog (p = 14) above"
+                "exact up to {distinct_threshold} distinct values, hyperloglog (p = 14) above"
             ),
-            duplicate_rows:
-                "raw row text hashed with xxh3-64; exact up to 1048576 rows, hash sampling above"
-                    .into(),
+            duplicate_rows: "row fingerprint folded from its trimmed values' xxh3-64 hashes \
+                 (all null tokens alike); exact up to 1048576 rows, hash sampling above"
+                .into(),
             exact_threshold,
             distinct_threshold,
         }
