@@ -339,7 +339,7 @@ impl<'l> Extractor<'l> {
             let Some(path) = self.admit(prefix, &raw, kind, false) else {
                 continue;
             };
-            match self.read_entry(&mut entry) {
+            match self.read_entry(&mut entry, declared) {
                 Ok(Some(data)) if (data.len() as u64) < declared => {
                     self.finding(
                         "archive-corrupt",
@@ -440,6 +440,7 @@ impl<'l> Extractor<'l> {
                 continue;
             };
             let method = file.compression();
+            let declared = file.size();
             if file.encrypted()
                 || !matches!(
                     method,
@@ -472,7 +473,7 @@ impl<'l> Extractor<'l> {
                 Box::new(counted)
             };
             let mut meter = self.meter(decoder, consumed, Rc::clone(&stop));
-            let result = self.read_entry(&mut meter);
+            let result = self.read_entry(&mut meter, declared);
             match result {
                 Ok(Some(data)) => self.keep(path, data, depth),
                 Ok(None) => self.too_large(path, &raw),
@@ -615,13 +616,19 @@ impl<'l> Extractor<'l> {
 
     /// The entry's bytes, `None` when over the per-file limit; an error when a limit or
     /// corruption stopped the stream.
-    fn read_entry<R: Read>(&self, reader: &mut R) -> io::Result<Option<Vec<u8>>> {
-        let mut data = Vec::new();
+    fn read_entry<R: Read>(&self, reader: &mut R, declared: u64) -> io::Result<Option<Vec<u8>>> {
+        // Sized from the header, so large entries are not copied as the buffer grows; the
+        // header may lie, so never beyond the per-file limit, and the excess is given back.
+        let capacity = declared.min(self.limits.max_file_bytes + 1);
+        let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         reader
             .take(self.limits.max_file_bytes + 1)
             .read_to_end(&mut data)?;
         if data.len() as u64 > self.limits.max_file_bytes {
             return Ok(None);
+        }
+        if data.capacity() > data.len() {
+            data.shrink_to_fit();
         }
         Ok(Some(data))
     }
