@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Cursor, Read};
 use std::rc::Rc;
+use std::sync::mpsc;
 
 use crate::{Ecosystem, Finding, Severity};
 
@@ -220,6 +221,178 @@ impl<R: Read> Read for Meter<R> {
     }
 }
 
+/// A zip entry's bytes as its own meter saw them (ratio and per-file limit). The artifact's
+/// total is judged afterwards, in entry order, so entries can be inflated on another thread.
+struct Inflated {
+    data: io::Result<Option<Vec<u8>>>,
+    stop: Option<Stop>,
+    /// Bytes inflated before the entry ended or was stopped.
+    out: u64,
+}
+
+fn inflate<R: Read>(file: &mut zip::read::ZipFile<'_, R>, limits: &Limits) -> Inflated {
+    let declared = file.size();
+    let deflated = file.compression() == zip::CompressionMethod::Deflated;
+    let stop = Rc::new(Cell::new(None));
+    let consumed = Rc::new(Cell::new(0));
+    let counted = CountingReader {
+        inner: file,
+        count: Rc::clone(&consumed),
+    };
+    let decoder: Box<dyn Read + '_> = if deflated {
+        Box::new(flate2::read::DeflateDecoder::new(counted))
+    } else {
+        Box::new(counted)
+    };
+    let mut meter = Meter {
+        inner: decoder,
+        input: consumed,
+        out: 0,
+        total: Rc::new(Cell::new(0)),
+        stop: Rc::clone(&stop),
+        max_ratio: limits.max_ratio,
+        max_total: u64::MAX,
+    };
+    let data = read_limited(&mut meter, declared, limits.max_file_bytes);
+    Inflated {
+        data,
+        stop: stop.get(),
+        out: meter.out,
+    }
+}
+
+/// The entry's bytes, `None` when over the per-file limit; an error when a limit or
+/// corruption stopped the stream.
+fn read_limited<R: Read>(
+    reader: &mut R,
+    declared: u64,
+    max_file_bytes: u64,
+) -> io::Result<Option<Vec<u8>>> {
+    // Sized from the header, so large entries are not copied as the buffer grows; the
+    // header may lie, so never beyond the per-file limit, and the excess is given back.
+    let capacity = declared.min(max_file_bytes + 1);
+    let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    reader.take(max_file_bytes + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > max_file_bytes {
+        return Ok(None);
+    }
+    if data.capacity() > data.len() {
+        data.shrink_to_fit();
+    }
+    Ok(Some(data))
+}
+
+/// Zip entries need not be inflated in order: when there is a core to spare and enough to
+/// inflate, a second thread inflates about half of the regular entries' bytes ahead of the
+/// entry loop, which takes the results in entry order and judges everything else as if it
+/// had inflated them itself. The helper stops once it has inflated as much as the artifact
+/// may expand to (the total, or the ratio times the archive), so a bomb costs no more than
+/// twice what the loop alone would inflate; entries it gave up on are inflated by the loop.
+struct Ahead {
+    rx: Option<mpsc::Receiver<(usize, Option<Inflated>)>>,
+    /// Which entries the helper was given.
+    theirs: Vec<bool>,
+    pending: Option<(usize, Option<Inflated>)>,
+}
+
+/// Compressed bytes below which a helper thread is not worth starting.
+const AHEAD_MIN_BYTES: u64 = 1 << 20;
+
+impl Ahead {
+    fn start<'scope>(
+        s: &'scope std::thread::Scope<'scope, '_>,
+        archive: &zip::ZipArchive<Cursor<&'scope [u8]>>,
+        archive_bytes: u64,
+        limits: &Limits,
+    ) -> Ahead {
+        let idle = Ahead {
+            rx: None,
+            theirs: Vec::new(),
+            pending: None,
+        };
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return idle;
+        }
+        let mut probe = archive.clone();
+        let (mut mine, mut theirs) = (0u64, 0u64);
+        let mut assigned = Vec::new();
+        let mut given = vec![false; probe.len()];
+        for (i, given) in given.iter_mut().enumerate() {
+            let Ok(f) = probe.by_index_raw(i) else {
+                continue;
+            };
+            let mode = f.unix_mode().unwrap_or(0) & 0o170_000;
+            let regular = !matches!(
+                mode,
+                0o120_000 | 0o020_000 | 0o060_000 | 0o010_000 | 0o140_000
+            ) && !f.is_dir();
+            let readable = !f.encrypted()
+                && matches!(
+                    f.compression(),
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                );
+            if !(regular && readable) {
+                continue;
+            }
+            if theirs <= mine {
+                theirs += f.compressed_size();
+                assigned.push(i);
+                *given = true;
+            } else {
+                mine += f.compressed_size();
+            }
+        }
+        if theirs + mine < AHEAD_MIN_BYTES {
+            return idle;
+        }
+        let budget = limits
+            .max_total_bytes
+            .min(limits.max_ratio.saturating_mul(archive_bytes));
+        let (tx, rx) = mpsc::channel();
+        let mut archive = archive.clone();
+        let limits = limits.clone();
+        s.spawn(move || {
+            let mut spent = 0u64;
+            for i in assigned {
+                let inflated = (spent <= budget)
+                    .then(|| archive.by_index_raw(i).ok())
+                    .flatten()
+                    .map(|mut f| inflate(&mut f, &limits));
+                spent += inflated.as_ref().map_or(0, |x| x.out);
+                if tx.send((i, inflated)).is_err() {
+                    return;
+                }
+            }
+        });
+        Ahead {
+            rx: Some(rx),
+            theirs: given,
+            pending: None,
+        }
+    }
+
+    /// Entry `i` if the helper inflated it; `None` when the loop must inflate it itself.
+    fn take(&mut self, i: usize) -> Option<Inflated> {
+        if !self.theirs.get(i).copied().unwrap_or(false) {
+            return None;
+        }
+        let rx = self.rx.as_ref()?;
+        loop {
+            let (j, inflated) = match self.pending.take() {
+                Some(p) => p,
+                None => rx.recv().ok()?,
+            };
+            if j == i {
+                return inflated;
+            }
+            if j > i {
+                self.pending = Some((j, inflated));
+                return None;
+            }
+        }
+    }
+}
+
 struct Extractor<'l> {
     limits: &'l Limits,
     out: Extracted,
@@ -339,7 +512,7 @@ impl<'l> Extractor<'l> {
             let Some(path) = self.admit(prefix, &raw, kind, false) else {
                 continue;
             };
-            match self.read_entry(&mut entry) {
+            match read_limited(&mut entry, declared, self.limits.max_file_bytes) {
                 Ok(Some(data)) if (data.len() as u64) < declared => {
                     self.finding(
                         "archive-corrupt",
@@ -394,114 +567,115 @@ impl<'l> Extractor<'l> {
         let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
             .map_err(|e| corrupt(filename, Format::Zip, &e))?;
         let archive_out_start = self.total.get();
-        for i in 0..archive.len() {
-            if self.stopped {
-                break;
-            }
-            let mut file = match archive.by_index_raw(i) {
-                Ok(file) => file,
-                Err(e) => {
+        std::thread::scope(|s| {
+            let mut ahead = Ahead::start(s, &archive, bytes.len() as u64, self.limits);
+            for i in 0..archive.len() {
+                if self.stopped {
+                    break;
+                }
+                let mut file = match archive.by_index_raw(i) {
+                    Ok(file) => file,
+                    Err(e) => {
+                        self.finding(
+                            "archive-corrupt",
+                            Severity::Medium,
+                            format!("Entry {i} of `{filename}` cannot be read: {e}."),
+                            Some(filename.to_owned()),
+                            "",
+                        );
+                        continue;
+                    }
+                };
+                let raw = file.name().to_owned();
+                let mode = file.unix_mode().unwrap_or(0);
+                let kind = match mode & 0o170_000 {
+                    0o120_000 => {
+                        let mut target = Vec::new();
+                        // The target is the entry's content; a short read only shortens the message.
+                        let _ = if file.compression() == zip::CompressionMethod::Deflated {
+                            flate2::read::DeflateDecoder::new(&mut file)
+                                .take(1024)
+                                .read_to_end(&mut target)
+                        } else {
+                            (&mut file).take(1024).read_to_end(&mut target)
+                        };
+                        Kind::Link {
+                            target: String::from_utf8_lossy(&target).into_owned(),
+                            hard: false,
+                        }
+                    }
+                    0o020_000 => Kind::Special("character device"),
+                    0o060_000 => Kind::Special("block device"),
+                    0o010_000 => Kind::Special("named pipe"),
+                    0o140_000 => Kind::Special("socket"),
+                    _ if file.is_dir() => Kind::Dir,
+                    _ => Kind::File,
+                };
+                let Some(path) = self.admit(prefix, &raw, kind, true) else {
+                    continue;
+                };
+                let method = file.compression();
+                if file.encrypted()
+                    || !matches!(
+                        method,
+                        zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                    )
+                {
+                    let why = if file.encrypted() {
+                        "is encrypted".to_owned()
+                    } else {
+                        format!("uses the compression method {method}, which assay does not read")
+                    };
                     self.finding(
-                        "archive-corrupt",
+                        "archive-unreadable-entry",
                         Severity::Medium,
-                        format!("Entry {i} of `{filename}` cannot be read: {e}."),
-                        Some(filename.to_owned()),
-                        "",
+                        format!("The entry `{path}` {why}, so it cannot be checked."),
+                        Some(path),
+                        &raw,
                     );
                     continue;
                 }
-            };
-            let raw = file.name().to_owned();
-            let mode = file.unix_mode().unwrap_or(0);
-            let kind = match mode & 0o170_000 {
-                0o120_000 => {
-                    let mut target = Vec::new();
-                    // The target is the entry's content; a short read only shortens the message.
-                    let _ = if file.compression() == zip::CompressionMethod::Deflated {
-                        flate2::read::DeflateDecoder::new(&mut file)
-                            .take(1024)
-                            .read_to_end(&mut target)
-                    } else {
-                        (&mut file).take(1024).read_to_end(&mut target)
-                    };
-                    Kind::Link {
-                        target: String::from_utf8_lossy(&target).into_owned(),
-                        hard: false,
+                let inflated = ahead
+                    .take(i)
+                    .unwrap_or_else(|| inflate(&mut file, self.limits));
+                // The artifact's total is judged here, in entry order, wherever the entry was
+                // inflated: it is passed exactly when a shared meter would have stopped on it.
+                self.total.set(self.total.get() + inflated.out);
+                match inflated.data {
+                    _ if self.total.get() > self.limits.max_total_bytes => {
+                        self.limit_hit(Stop::Total, filename)
                     }
-                }
-                0o020_000 => Kind::Special("character device"),
-                0o060_000 => Kind::Special("block device"),
-                0o010_000 => Kind::Special("named pipe"),
-                0o140_000 => Kind::Special("socket"),
-                _ if file.is_dir() => Kind::Dir,
-                _ => Kind::File,
-            };
-            let Some(path) = self.admit(prefix, &raw, kind, true) else {
-                continue;
-            };
-            let method = file.compression();
-            if file.encrypted()
-                || !matches!(
-                    method,
-                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
-                )
-            {
-                let why = if file.encrypted() {
-                    "is encrypted".to_owned()
-                } else {
-                    format!("uses the compression method {method}, which assay does not read")
-                };
-                self.finding(
-                    "archive-unreadable-entry",
-                    Severity::Medium,
-                    format!("The entry `{path}` {why}, so it cannot be checked."),
-                    Some(path),
-                    &raw,
-                );
-                continue;
-            }
-            let stop = Rc::new(Cell::new(None));
-            let consumed = Rc::new(Cell::new(0));
-            let counted = CountingReader {
-                inner: &mut file,
-                count: Rc::clone(&consumed),
-            };
-            let decoder: Box<dyn Read + '_> = if method == zip::CompressionMethod::Deflated {
-                Box::new(flate2::read::DeflateDecoder::new(counted))
-            } else {
-                Box::new(counted)
-            };
-            let mut meter = self.meter(decoder, consumed, Rc::clone(&stop));
-            let result = self.read_entry(&mut meter);
-            match result {
-                Ok(Some(data)) => self.keep(path, data, depth),
-                Ok(None) => self.too_large(path, &raw),
-                Err(e) => match stop.get() {
-                    Some(why) => self.limit_hit(why, filename),
-                    None => self.finding(
-                        "archive-corrupt",
-                        Severity::Medium,
-                        format!("The entry `{path}` in `{filename}` cannot be decompressed: {e}."),
-                        Some(path),
-                        &raw,
-                    ),
-                },
-            }
-            // Many entries that each stay under the ratio can still add up to a bomb.
-            let archive_out = self.total.get() - archive_out_start;
-            if !self.stopped
-                && archive_out > RATIO_GRACE_BYTES
-                && archive_out / (bytes.len() as u64).max(1) >= self.limits.max_ratio
-            {
-                self.limit_hit(
-                    Stop::Ratio {
-                        out: archive_out,
-                        input: bytes.len() as u64,
+                    Ok(Some(data)) => self.keep(path, data, depth),
+                    Ok(None) => self.too_large(path, &raw),
+                    Err(e) => match inflated.stop {
+                        Some(why) => self.limit_hit(why, filename),
+                        None => self.finding(
+                            "archive-corrupt",
+                            Severity::Medium,
+                            format!(
+                                "The entry `{path}` in `{filename}` cannot be decompressed: {e}."
+                            ),
+                            Some(path),
+                            &raw,
+                        ),
                     },
-                    filename,
-                );
+                }
+                // Many entries that each stay under the ratio can still add up to a bomb.
+                let archive_out = self.total.get() - archive_out_start;
+                if !self.stopped
+                    && archive_out > RATIO_GRACE_BYTES
+                    && archive_out / (bytes.len() as u64).max(1) >= self.limits.max_ratio
+                {
+                    self.limit_hit(
+                        Stop::Ratio {
+                            out: archive_out,
+                            input: bytes.len() as u64,
+                        },
+                        filename,
+                    );
+                }
             }
-        }
+        });
         Ok(())
     }
 
@@ -611,19 +785,6 @@ impl<'l> Extractor<'l> {
         self.seen.insert(path.clone());
         self.seen_folded.insert(folded, path.clone());
         Some(path)
-    }
-
-    /// The entry's bytes, `None` when over the per-file limit; an error when a limit or
-    /// corruption stopped the stream.
-    fn read_entry<R: Read>(&self, reader: &mut R) -> io::Result<Option<Vec<u8>>> {
-        let mut data = Vec::new();
-        reader
-            .take(self.limits.max_file_bytes + 1)
-            .read_to_end(&mut data)?;
-        if data.len() as u64 > self.limits.max_file_bytes {
-            return Ok(None);
-        }
-        Ok(Some(data))
     }
 
     fn too_large(&mut self, path: String, raw: &str) {
@@ -825,5 +986,51 @@ pub fn detect_ecosystem(files: &[Entry]) -> Option<Ecosystem> {
         Some(Ecosystem::Pypi)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A zip of `n` stored entries of 64 KiB of noise: over a MiB, so entries are inflated on
+    /// two threads.
+    fn noise_zip(n: usize) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for i in 0..n {
+            let noise: Vec<u8> = (0..65_536u32)
+                .map(|j| (j.wrapping_add(i as u32 * 7919).wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect();
+            zip.start_file(format!("p/{i:02}.bin"), stored)
+                .expect("start file");
+            zip.write_all(&noise).expect("write");
+        }
+        zip.finish().expect("zip").into_inner()
+    }
+
+    #[test]
+    fn entries_inflated_ahead_keep_the_entry_order_and_the_total() {
+        let bytes = noise_zip(40);
+        let all = extract("p.zip", &bytes, &Limits::default()).expect("extracts");
+        let paths: Vec<_> = all.files.iter().map(|f| f.path.clone()).collect();
+        let expected: Vec<_> = (0..40).map(|i| format!("p/{i:02}.bin")).collect();
+        assert_eq!(paths, expected);
+        assert!(all.findings.is_empty() && !all.truncated);
+
+        // The eleventh entry passes the total, wherever it was inflated.
+        let limits = Limits {
+            max_total_bytes: 10 * 65_536 + 32_768,
+            ..Limits::default()
+        };
+        let cut = extract("p.zip", &bytes, &limits).expect("extracts");
+        assert_eq!(cut.files.len(), 10);
+        assert!(cut.truncated);
+        assert_eq!(cut.findings.len(), 1);
+        assert_eq!(cut.findings[0].rule, "archive-bomb");
+        assert!(cut.findings[0].message.contains("more than 688128 bytes"));
     }
 }

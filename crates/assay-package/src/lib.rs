@@ -41,43 +41,57 @@ pub fn scan(
     limits: &Limits,
 ) -> Result<PackageReport, ScanError> {
     let started = Instant::now();
-    let mut findings = Vec::new();
-    let mut summaries = Vec::new();
-    let mut files = Vec::new();
-    for artifact in artifacts {
-        let extracted = archive::extract(artifact.filename, artifact.bytes, limits)?;
-        summaries.push(ArtifactSummary {
-            filename: artifact.filename.to_owned(),
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(artifact.bytes)),
-            size: artifact.bytes.len() as u64,
-            files: extracted.files.len(),
-            truncated: extracted.truncated,
-        });
-        findings.extend(extracted.findings);
-        files.extend(extracted.files);
-    }
-    let ecosystem = ecosystem
-        .or_else(|| archive::detect_ecosystem(&files))
-        .ok_or(ScanError::UnknownEcosystem)?;
-    let name = name.map(str::to_owned).unwrap_or_default();
-    findings.extend(analyze::analyze(ecosystem, &name, &files));
-    let (score, verdict, drivers) = analyze::score(&findings);
-    Ok(PackageReport {
-        schema_version: SCHEMA_VERSION,
-        package: PackageId {
-            ecosystem,
-            name,
-            version: version.map(str::to_owned),
-        },
-        analysis: serde_json::Map::new(),
-        artifacts: summaries,
-        files_scanned: files.len(),
-        bytes_scanned: files.iter().map(|f| f.data.len() as u64).sum(),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        verdict,
-        score,
-        drivers,
-        findings,
+    let digest =
+        |a: &ArtifactInput<'_>| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(a.bytes));
+    std::thread::scope(|s| {
+        // Extraction runs on one thread: the analysers' one-time setup and the digests run
+        // beside it.
+        s.spawn(|| analyze::prepare(ecosystem));
+        let digests = s.spawn(|| artifacts.iter().map(digest).collect::<Vec<_>>());
+        let extracted = artifacts
+            .iter()
+            .map(|a| archive::extract(a.filename, a.bytes, limits))
+            .collect::<Result<Vec<_>, _>>()?;
+        let digests = digests
+            .join()
+            .unwrap_or_else(|_| artifacts.iter().map(digest).collect());
+        let mut findings = Vec::new();
+        let mut summaries = Vec::new();
+        let mut files = Vec::new();
+        for ((artifact, extracted), sha256) in artifacts.iter().zip(extracted).zip(digests) {
+            summaries.push(ArtifactSummary {
+                filename: artifact.filename.to_owned(),
+                sha256,
+                size: artifact.bytes.len() as u64,
+                files: extracted.files.len(),
+                truncated: extracted.truncated,
+            });
+            findings.extend(extracted.findings);
+            files.extend(extracted.files);
+        }
+        let ecosystem = ecosystem
+            .or_else(|| archive::detect_ecosystem(&files))
+            .ok_or(ScanError::UnknownEcosystem)?;
+        let name = name.map(str::to_owned).unwrap_or_default();
+        findings.extend(analyze::analyze(ecosystem, &name, &files));
+        let (score, verdict, drivers) = analyze::score(&findings);
+        Ok(PackageReport {
+            schema_version: SCHEMA_VERSION,
+            package: PackageId {
+                ecosystem,
+                name,
+                version: version.map(str::to_owned),
+            },
+            analysis: serde_json::Map::new(),
+            artifacts: summaries,
+            files_scanned: files.len(),
+            bytes_scanned: files.iter().map(|f| f.data.len() as u64).sum(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            verdict,
+            score,
+            drivers,
+            findings,
+        })
     })
 }
 

@@ -114,6 +114,11 @@ static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"^(?:{})$", TOKEN_NAMES.join("|"))).expect("the token pattern is valid")
 });
 
+pub(super) fn prepare() {
+    LazyLock::force(&STORE_SET);
+    LazyLock::force(&TOKEN);
+}
+
 pub(super) fn check(facts: &Facts, sink: &mut Sink<'_>) {
     for (env, span) in &facts.envs {
         match env {
@@ -164,6 +169,11 @@ pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
     }
     if TOKEN.is_match(text) {
         token(text, span, sink);
+    }
+    // `is_match` runs a DFA; which pattern matched needs the far slower overlapping search,
+    // so it is asked only of the rare literal that matches at all.
+    if !STORE_SET.is_match(text) {
+        return;
     }
     if let Some(i) = STORE_SET.matches(text).iter().next() {
         let (_, severity, what) = STORES[i];

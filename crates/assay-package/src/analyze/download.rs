@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use regex::RegexSet;
 
 use super::network::is_net_call;
@@ -62,17 +63,24 @@ static SHELL_SET: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(SHELL.iter().map(|s| s.0)).expect("the shell patterns are valid")
 });
 
+static SHELL_WORDS_SEARCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(SHELL_WORDS)
+        .expect("the shell words build an automaton")
+});
+
+pub(super) fn prepare() {
+    LazyLock::force(&SHELL_SET);
+    LazyLock::force(&SHELL_WORDS_SEARCHER);
+}
+
 pub(super) fn check_text(text: &str, span: Span, sink: &mut Sink<'_>) {
     if text.len() > 1 << 16 || text.len() < 8 {
         return;
     }
-    let lower = text.as_bytes();
-    let worth = SHELL_WORDS.iter().any(|w| {
-        lower
-            .windows(w.len())
-            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
-    });
-    if !worth {
+    // Which pattern matched needs the slow overlapping search: asked only when some does.
+    if !SHELL_WORDS_SEARCHER.is_match(text) || !SHELL_SET.is_match(text) {
         return;
     }
     if let Some(i) = SHELL_SET.matches(text).iter().next() {

@@ -46,6 +46,26 @@ pub fn analyze(ecosystem: Ecosystem, name: &str, files: &[Entry]) -> Vec<Finding
     analyze_files(ecosystem, name, files, true)
 }
 
+/// Builds the automata and regexes the rules share, which takes a few milliseconds: a caller
+/// with a core to spare runs it beside other work (extraction) instead of leaving it to the
+/// first files scanned. Without it they are built on first use; findings are the same.
+/// `None` prepares for both languages.
+pub fn prepare(ecosystem: Option<Ecosystem>) {
+    // The rules' patterns first: the scan reaches them after the prefilter's.
+    network::prepare();
+    credentials::prepare();
+    download::prepare();
+    obfuscation::prepare();
+    let langs: &[Lang] = match ecosystem {
+        Some(Ecosystem::Npm) => &[Lang::Js],
+        Some(Ecosystem::Pypi) => &[Lang::Python],
+        None => &[Lang::Js, Lang::Python],
+    };
+    for &lang in langs {
+        prefilter::prepare(lang);
+    }
+}
+
 /// [`analyze`] parsing every code file, even those the prefilter shows no rule can fire on:
 /// the reference the tests hold the prefilter to.
 #[doc(hidden)]

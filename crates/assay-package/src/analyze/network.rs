@@ -117,6 +117,10 @@ static URL: LazyLock<Regex> = LazyLock::new(|| {
     .expect("the URL pattern is valid")
 });
 
+pub(super) fn prepare() {
+    LazyLock::force(&URL);
+}
+
 /// (rule, category words, hosts with their subdomains, path prefix the host needs).
 pub(super) const CATEGORIES: &[(&str, &str, &[&str], &str)] = &[
     (

@@ -224,6 +224,10 @@ fn weigh(ctx: &FileCtx, s: Severity) -> Severity {
 static OBFUSCATOR_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b_0x[0-9a-f]{4,6}\b").expect("the name pattern is valid"));
 
+pub(super) fn prepare() {
+    LazyLock::force(&OBFUSCATOR_NAME);
+}
+
 pub(super) fn check(ctx: &FileCtx, src: &str, facts: &Facts, sink: &mut Sink<'_>) -> Vec<Rescan> {
     let mut rescans = Vec::new();
     for call in &facts.calls {

@@ -235,9 +235,11 @@ static TEXT_SEARCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
 
 /// What `network::check_text` reports without a known host: an IPv4 address, or a URL with
 /// a port.
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|(?:https?|wss?|ftp)://[a-z0-9.\-]+:\d")
-        .expect("the address pattern is valid")
+static ADDRESS: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+    regex::bytes::Regex::new(
+        r"(?i)\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|(?:https?|wss?|ftp)://[a-z0-9.\-]+:\d",
+    )
+    .expect("the address pattern is valid")
 });
 
 /// `download::SHELL`'s `\bnc\b`, in one literal or split over two (`'n' + 'c'`).
@@ -260,6 +262,23 @@ static PY_COMMENTED_JOIN: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the Python pattern is valid")
 });
 
+/// Builds the automata [`may_match`] uses for `lang`.
+pub(crate) fn prepare(lang: Lang) {
+    match lang {
+        Lang::Js => {
+            LazyLock::force(&JS_WORDS);
+            LazyLock::force(&JS_COMMENTED_JOIN);
+        }
+        Lang::Python => {
+            LazyLock::force(&PY_WORDS);
+            LazyLock::force(&PY_COMMENTED_JOIN);
+        }
+    }
+    LazyLock::force(&TEXT_SEARCHER);
+    LazyLock::force(&ADDRESS);
+    LazyLock::force(&NC);
+}
+
 /// What may lie between two joined literals, besides a comment and Python's string prefixes.
 fn is_joiner(b: u8) -> bool {
     matches!(
@@ -272,12 +291,11 @@ fn is_quote(b: u8) -> bool {
     matches!(b, b'\'' | b'"' | b'`')
 }
 
-/// The text without [`is_joiner`] characters: a joined literal's parts come together, and
-/// Python's prefixes (`f'..'`) are the only other characters between them.
-fn without_joiners(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_ascii() || !is_joiner(*c as u8))
-        .collect()
+/// The text's bytes without [`is_joiner`] characters: a joined literal's parts come together,
+/// and Python's prefixes (`f'..'`) are the only other characters between them. Joiners are
+/// ASCII and UTF-8 never uses ASCII bytes inside a longer character, so the rest stays UTF-8.
+fn without_joiners(text: &str) -> Vec<u8> {
+    text.bytes().filter(|&b| !is_joiner(b)).collect()
 }
 
 /// Whether some code rule might fire on this file; `false` means parsing it would find
