@@ -1,23 +1,6 @@
 //! Two-way data parallelism with scoped threads. The work is always cut into the same two
 //! parts, so results never depend on the machine's core count or on scheduling.
 
-/// Fills `out`, an image of rows `width` long, on two threads: `fill(y, row)` writes row `y`.
-pub(crate) fn by_rows<T: Send>(out: &mut [T], width: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
-    let rows = out.len() / width.max(1);
-    let (top, bottom) = out.split_at_mut((rows / 2) * width);
-    let fill = &fill;
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            for (y, row) in top.chunks_exact_mut(width).enumerate() {
-                fill(y, row);
-            }
-        });
-        for (y, row) in bottom.chunks_exact_mut(width).enumerate() {
-            fill(rows / 2 + y, row);
-        }
-    });
-}
-
 /// Runs `a` on a second thread and `b` on this one; returns both results.
 pub(crate) fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
     std::thread::scope(|s| {

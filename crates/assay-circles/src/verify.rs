@@ -95,7 +95,7 @@ impl Grid {
 /// Rounds `v` (from 0 to 2²³) to the nearest whole number, ties to even, by adding 2²³: the
 /// sum's mantissa is the result. Unlike `as`, which checks for NaN and overflow lane by lane,
 /// this vectorises.
-fn round_small(v: f32) -> u32 {
+pub(crate) fn round_small(v: f32) -> u32 {
     const TWO_23: f32 = 8_388_608.0;
     (v + TWO_23).to_bits().wrapping_sub(TWO_23.to_bits())
 }
