@@ -3,7 +3,7 @@
 //! checks that turn away ellipses, polygons and lines.
 
 use crate::edges::Edge;
-use crate::hough::Candidate;
+use crate::hough::{Candidate, NEAR_RADIUS};
 
 /// Edge points sorted into square buckets, so a candidate reads only the points near it, in
 /// contiguous runs. Coordinates and gradients are kept in separate arrays (structure of
@@ -148,6 +148,9 @@ pub(crate) struct Rules {
 const RADIAL_LOOSE: f32 = 0.9;
 /// Gradient within about 18° of the radius: what counts as support.
 const RADIAL_TIGHT: f32 = 0.95;
+/// Share of a circle's expected far votes that must stand out (some spread into the cells
+/// around the centre and count as background).
+const FAR_MARGIN: f32 = 0.75;
 /// Edge pixels per pixel of circumference for a thin digital circle: 2√2/π.
 const PIXELS_PER_LENGTH: f32 = 0.9;
 
@@ -158,9 +161,12 @@ pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Ve
     // A circle of radius r with enough coverage casts at least this share of its edge pixels
     // into the candidate's cells, so few votes rule out large radii: the search stays local.
     const CAPTURED: f32 = 0.4;
-    let votes_bound = c.votes as f32
-        / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED);
-    let max_r = rules.max_r.min(votes_bound);
+    let per_radius = 2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED;
+    let mut max_r = rules.max_r.min(c.votes as f32 / per_radius);
+    // A circle larger than NEAR_RADIUS would stand out among the far votes around it.
+    if c.far_excess < FAR_MARGIN * per_radius * NEAR_RADIUS {
+        max_r = max_r.min(NEAR_RADIUS + 4.0);
+    }
     if max_r < rules.min_r {
         return;
     }
