@@ -47,21 +47,21 @@ pub(crate) fn candidates(
     }
     let smooth = box3(&all, aw, ah);
     let mut found = Vec::new();
+    let mut peak = vec![false; aw];
     for y in 1..ah - 1 {
-        for x in 1..aw - 1 {
-            let i = y * aw + x;
-            let v = smooth[i];
-            if v < min_votes {
+        let row = |dy: usize| &smooth[(y + dy - 1) * aw..(y + dy) * aw];
+        peaks_in_row(row(0), row(1), row(2), min_votes, &mut peak[1..aw - 1]);
+        // Peaks are rare: skip sixteen cells at a time.
+        for (k, chunk) in peak.chunks(16).enumerate() {
+            if !chunk.iter().any(|&p| p) {
                 continue;
             }
-            // Strict on one side, lenient on the other, so a flat top yields one peak.
-            let n = [i - aw - 1, i - aw, i - aw + 1, i - 1];
-            let s = [i + 1, i + aw - 1, i + aw, i + aw + 1];
-            if n.iter().all(|&j| v > smooth[j]) && s.iter().all(|&j| v >= smooth[j]) {
+            for (j, _) in chunk.iter().enumerate().filter(|(_, &p)| p) {
+                let x = k * 16 + j;
                 found.push(Candidate {
                     x: x as f32 * CELL,
                     y: y as f32 * CELL,
-                    votes: v,
+                    votes: row(1)[x],
                     far_excess: 0.0,
                 });
             }
@@ -74,6 +74,29 @@ pub(crate) fn candidates(
         c.far_excess = excess(&far, aw, ah, x, y);
     }
     found
+}
+
+/// Marks the local maxima with at least `min_votes` among cells 1 to `aw - 2` of the middle
+/// row. Strict on one side, lenient on the other, so a flat top yields one peak. Branch-free,
+/// so it vectorises.
+fn peaks_in_row(up: &[u32], mid: &[u32], down: &[u32], min_votes: u32, out: &mut [bool]) {
+    let n = out.len();
+    let v = &mid[1..n + 1];
+    let (left, right) = (&mid[..n], &mid[2..n + 2]);
+    let (ul, u, ur) = (&up[..n], &up[1..n + 1], &up[2..n + 2]);
+    let (dl, d, dr) = (&down[..n], &down[1..n + 1], &down[2..n + 2]);
+    for x in 0..n {
+        let c = v[x];
+        out[x] = (c >= min_votes)
+            & (c > ul[x])
+            & (c > u[x])
+            & (c > ur[x])
+            & (c > left[x])
+            & (c >= right[x])
+            & (c >= dl[x])
+            & (c >= d[x])
+            & (c >= dr[x]);
+    }
 }
 
 /// Far votes in the 3 x 3 cells around `(x, y)` less the number expected from the mean of
