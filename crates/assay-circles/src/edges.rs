@@ -58,18 +58,22 @@ pub(crate) fn find(gray: &[u8], width: usize, height: usize, sensitivity: f32) -
     Edges { points, threshold }
 }
 
-/// Sobel derivatives of the blurred image for a band of rows, in units of 1/16 grey level;
-/// the one-pixel image border is zero.
+/// A band of rows of the blurred image and of its Sobel gradient, in units of 1/16 grey
+/// level; the gradient is zero on the one-pixel image border. The derivatives themselves are
+/// recomputed from the blurred rows for the few edge points that need them.
 struct Band {
-    gx: Vec<i16>,
-    gy: Vec<i16>,
-    /// Rounded gradient magnitude, same units.
+    blurred: Vec<i16>,
+    /// Rounded gradient magnitude.
     mag: Vec<u16>,
-    /// Quantised gradient direction, see [`across`].
+    /// Quantised gradient direction, an index into [`ACROSS`].
     dir: Vec<u8>,
-    /// Histogram of the magnitudes in quarter grey levels, four interleaved copies.
+    /// Histogram of the magnitudes in quarter grey levels, [`COPIES`] interleaved copies.
     hist: Vec<u32>,
 }
+
+/// Consecutive pixels count into different copies of the histogram, so that runs of equal
+/// bins do not wait on each other's increments.
+const COPIES: usize = 8;
 
 /// Both bands, read by row.
 struct Gradients {
@@ -99,9 +103,31 @@ impl Gradients {
         &b.dir[at..at + self.w]
     }
 
-    fn at(&self, x: usize, y: usize) -> (i16, i16, u16) {
+    fn blurred_row(&self, y: usize) -> &[i16] {
         let (b, at) = self.band(y);
-        (b.gx[at + x], b.gy[at + x], b.mag[at + x])
+        &b.blurred[at..at + self.w]
+    }
+
+    fn mag_at(&self, x: usize, y: usize) -> u16 {
+        self.mag_row(y)[x]
+    }
+
+    /// Sobel derivatives at an inner pixel.
+    fn sobel_at(&self, x: usize, y: usize) -> (i16, i16) {
+        let (up, mid, down) = (
+            self.blurred_row(y - 1),
+            self.blurred_row(y),
+            self.blurred_row(y + 1),
+        );
+        let (mut gx, mut gy) = ([0i16; 3], [0i16; 3]);
+        sobel(
+            &up[x - 1..x + 2],
+            &mid[x - 1..x + 2],
+            &down[x - 1..x + 2],
+            &mut gx,
+            &mut gy,
+        );
+        (gx[1], gy[1])
     }
 }
 
@@ -113,11 +139,10 @@ const KERNEL: [u32; 5] = [70, 56, 28, 8, 1];
 fn gradients(gray: &[u8], w: usize, h: usize, rows: std::ops::Range<usize>) -> Band {
     let n = rows.len() * w;
     let mut band = Band {
-        gx: Vec::with_capacity(n),
-        gy: Vec::with_capacity(n),
+        blurred: Vec::with_capacity(n),
         mag: Vec::with_capacity(n),
         dir: Vec::with_capacity(n),
-        hist: vec![0u32; 4 * MEDIAN_BINS],
+        hist: vec![0u32; COPIES * MEDIAN_BINS],
     };
     // Horizontally blurred source rows (exact, at most 255 * 256), by source row modulo 16.
     const RING: usize = 16;
@@ -159,24 +184,20 @@ fn gradients(gray: &[u8], w: usize, h: usize, rows: std::ops::Range<usize>) -> B
             let slot = ((y + 1) % 3) * w;
             blur_row(y + 1, &mut horizontal, &mut blurred[slot..slot + w]);
         }
+        let row = |yy: usize| &blurred[(yy % 3) * w..(yy % 3 + 1) * w];
+        band.blurred.extend_from_slice(row(y));
         if y == 0 || y + 1 == h {
-            band.gx.resize(band.gx.len() + w, 0);
-            band.gy.resize(band.gy.len() + w, 0);
             band.mag.resize(band.mag.len() + w, 0);
             band.dir.resize(band.dir.len() + w, 0);
             band.hist[0] += w as u32;
             continue;
         }
-        let row = |yy: usize| &blurred[(yy % 3) * w..(yy % 3 + 1) * w];
         sobel(row(y - 1), row(y), row(y + 1), &mut gx, &mut gy);
         magnitude(&gx, &gy, &mut mag, &mut dir);
-        // Four interleaved histograms, so that runs of equal bins do not wait on each other.
         for (x, &m) in mag.iter().enumerate() {
             let bin = (usize::from(m) >> (FRACTION_BITS - 2)).min(MEDIAN_BINS - 1);
-            band.hist[(x & 3) * MEDIAN_BINS + bin] += 1;
+            band.hist[(x % COPIES) * MEDIAN_BINS + bin] += 1;
         }
-        band.gx.extend_from_slice(&gx);
-        band.gy.extend_from_slice(&gy);
         band.mag.extend_from_slice(&mag);
         band.dir.extend_from_slice(&dir);
     }
@@ -273,7 +294,7 @@ fn median(top: &[u32], bottom: &[u32], pixels: usize) -> f32 {
     let half = pixels as u64 / 2;
     let mut seen = 0u64;
     for bin in 0..MEDIAN_BINS {
-        for copy in 0..4 {
+        for copy in 0..COPIES {
             let i = copy * MEDIAN_BINS + bin;
             seen += u64::from(top[i]) + u64::from(bottom[i]);
         }
@@ -398,17 +419,17 @@ fn suppress_and_link(grad: &Gradients, low: f32, high: f32) -> Vec<Edge> {
 
 /// Moves the point to the vertex of the parabola through the magnitudes across the edge.
 fn subpixel(grad: &Gradients, x: usize, y: usize) -> Edge {
-    let (gx, gy, m) = grad.at(x, y);
+    let (gx, gy) = grad.sobel_at(x, y);
     let dir = grad.dir_row(y)[x];
     let (dx, dy) = ACROSS[usize::from(dir)];
     let at = |s: isize| {
-        let (_, _, m) = grad.at(
+        let m = grad.mag_at(
             (x as isize + s * dx) as usize,
             (y as isize + s * dy) as usize,
         );
         f32::from(m)
     };
-    let (before, after, m) = (at(-1), at(1), f32::from(m));
+    let (before, after, m) = (at(-1), at(1), f32::from(grad.mag_at(x, y)));
     let denom = before - 2.0 * m + after;
     let offset = if denom < 0.0 {
         (0.5 * (before - after) / denom).clamp(-0.5, 0.5)
