@@ -41,20 +41,48 @@ pub(crate) fn find(gray: &[u8], width: usize, height: usize, sensitivity: f32) -
     }
     let (w, h) = (width, height);
     let half = h / 2;
-    let (top, bottom) = par::join(
-        || gradients(gray, w, h, 0..half),
-        || gradients(gray, w, h, half..h),
+    let rows = |side: usize| if side == 0 { 0..half } else { half..h };
+    // Each thread blurs and differentiates its half, then, with the threshold from both
+    // halves' histograms, thins its half's edges.
+    let steps = par::two_steps(
+        |side| gradients(gray, w, h, rows(side)),
+        |side, top, bottom| {
+            let noise = median(&top.hist, &bottom.hist, w * h);
+            let threshold = (noise * (4.0 - 2.0 * sensitivity)).max(20.0 - 12.0 * sensitivity);
+            let grad = Gradients {
+                w,
+                h,
+                half,
+                top,
+                bottom,
+            };
+            let maxima = local_maxima(
+                &grad,
+                rows(side),
+                threshold * 0.5 * SCALE,
+                threshold * SCALE,
+            );
+            (maxima, threshold)
+        },
     );
-    let noise = median(&top.hist, &bottom.hist, w * h);
-    let threshold = (noise * (4.0 - 2.0 * sensitivity)).max(20.0 - 12.0 * sensitivity);
+    let Some(([top, bottom], [((mut state, mut maxima), threshold), ((state_b, maxima_b), _)])) =
+        steps
+    else {
+        return Edges {
+            points: Vec::new(),
+            threshold: 0.0,
+        };
+    };
+    state.extend_from_slice(&state_b);
+    maxima.extend_from_slice(&maxima_b);
     let grad = Gradients {
         w,
         h,
         half,
-        top,
-        bottom,
+        top: &top,
+        bottom: &bottom,
     };
-    let points = suppress_and_link(&grad, threshold * 0.5 * SCALE, threshold * SCALE);
+    let points = link(&grad, state, &maxima);
     Edges { points, threshold }
 }
 
@@ -76,20 +104,20 @@ struct Band {
 const COPIES: usize = 8;
 
 /// Both bands, read by row.
-struct Gradients {
+struct Gradients<'a> {
     w: usize,
     h: usize,
     half: usize,
-    top: Band,
-    bottom: Band,
+    top: &'a Band,
+    bottom: &'a Band,
 }
 
-impl Gradients {
+impl Gradients<'_> {
     fn band(&self, y: usize) -> (&Band, usize) {
         if y < self.half {
-            (&self.top, y * self.w)
+            (self.top, y * self.w)
         } else {
-            (&self.bottom, (y - self.half) * self.w)
+            (self.bottom, (y - self.half) * self.w)
         }
     }
 
@@ -338,17 +366,21 @@ fn classify_row(
     }
 }
 
-/// Canny's non-maximum suppression and hysteresis on magnitudes in 1/16 grey levels; returns
-/// the surviving points in raster order.
-fn suppress_and_link(grad: &Gradients, low: f32, high: f32) -> Vec<Edge> {
+/// Canny's non-maximum suppression for the rows `rows`: their state (0: not an edge, 1: local
+/// maximum of at least `low`, 2: one of at least `high`) and the indices of the maxima.
+fn local_maxima(
+    grad: &Gradients,
+    rows: std::ops::Range<usize>,
+    low: f32,
+    high: f32,
+) -> (Vec<u8>, Vec<u32>) {
     let (w, h) = (grad.w, grad.h);
     // Magnitudes are whole numbers: m >= t exactly when m >= ceil(t).
     let (low, high) = (
         low.ceil().min(65535.0) as u16,
         high.ceil().min(65535.0) as u16,
     );
-    // 0: not an edge, 1: local maximum above `low`, 2: accepted.
-    let band_state = |rows: std::ops::Range<usize>| {
+    {
         let mut state = Vec::with_capacity(rows.len() * w);
         let mut maxima = Vec::new();
         for y in rows {
@@ -381,12 +413,13 @@ fn suppress_and_link(grad: &Gradients, low: f32, high: f32) -> Vec<Edge> {
             }
         }
         (state, maxima)
-    };
-    let half = grad.half;
-    let ((mut state, mut maxima), (state_b, maxima_b)) =
-        par::join(|| band_state(0..half), || band_state(half..h));
-    state.extend_from_slice(&state_b);
-    maxima.extend_from_slice(&maxima_b);
+    }
+}
+
+/// Canny's hysteresis: accepts the maxima connected to accepted ones; returns the accepted
+/// points, sub-pixel, in raster order.
+fn link(grad: &Gradients, mut state: Vec<u8>, maxima: &[u32]) -> Vec<Edge> {
+    let w = grad.w;
     let mut stack: Vec<usize> = maxima
         .iter()
         .map(|&i| i as usize)
