@@ -154,19 +154,26 @@ const FAR_MARGIN: f32 = 0.75;
 /// Edge pixels per pixel of circumference for a thin digital circle: 2√2/π.
 const PIXELS_PER_LENGTH: f32 = 0.9;
 
-/// The circles around one candidate centre (several when rings are concentric).
-///
-/// Radii that repeat a circle already in `out` are not fitted again.
-pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
+/// The largest radius worth searching around `c`.
+pub(crate) fn search_radius(c: &Candidate, rules: &Rules) -> f32 {
     // A circle of radius r with enough coverage casts at least this share of its edge pixels
     // into the candidate's cells, so few votes rule out large radii: the search stays local.
     const CAPTURED: f32 = 0.4;
     let per_radius = 2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED;
-    let mut max_r = rules.max_r.min(c.votes as f32 / per_radius);
+    let max_r = rules.max_r.min(c.votes as f32 / per_radius);
     // A circle larger than NEAR_RADIUS would stand out among the far votes around it.
     if c.far_excess < FAR_MARGIN * per_radius * NEAR_RADIUS {
-        max_r = max_r.min(NEAR_RADIUS + 4.0);
+        max_r.min(NEAR_RADIUS + 4.0)
+    } else {
+        max_r
     }
+}
+
+/// The circles around one candidate centre (several when rings are concentric).
+///
+/// Radii that repeat a circle already in `out` are not fitted again.
+pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
+    let max_r = search_radius(c, rules);
     if max_r < rules.min_r {
         return;
     }
