@@ -142,7 +142,7 @@ fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> (Vec<u3
             i64::MAX
         }
     };
-    for e in edges {
+    for (k, e) in edges.iter().enumerate() {
         let (cx, cy) = (e.x / CELL + 0.5, e.y / CELL + 0.5);
         for sign in [1.0f32, -1.0] {
             let (ux, uy) = (sign * e.ux, sign * e.uy);
@@ -150,15 +150,24 @@ fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> (Vec<u3
             let mut py = ((cy + uy * (min_r / CELL)) * ONE) as i64;
             let (sx, sy) = ((ux * ONE) as i64, (uy * ONE) as i64);
             let n = steps.min(room(px, sx, lim_x)).min(room(py, sy, lim_y));
-            for (acc, count) in [
-                (&mut near, n.min(near_steps)),
-                (&mut far, n - n.min(near_steps)),
-            ] {
-                for _ in 0..count {
-                    acc[(py >> 16) as usize * aw + (px >> 16) as usize] += 1;
-                    px += sx;
-                    py += sy;
-                }
+            let near_n = n.min(near_steps);
+            for _ in 0..near_n {
+                near[(py >> 16) as usize * aw + (px >> 16) as usize] += 1;
+                px += sx;
+                py += sy;
+            }
+            // Far votes at every other step, counted twice; odd and even edge points take
+            // alternate steps.
+            let mut left = n - near_n;
+            if k % 2 == 1 && left > 0 {
+                px += sx;
+                py += sy;
+                left -= 1;
+            }
+            for _ in 0..(left + 1) / 2 {
+                far[(py >> 16) as usize * aw + (px >> 16) as usize] += 2;
+                px += 2 * sx;
+                py += 2 * sy;
             }
         }
     }
