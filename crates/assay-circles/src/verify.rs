@@ -60,24 +60,32 @@ impl Grid {
         }
     }
 
-    /// Calls `f` with each run of point indices in the buckets touching the square of
-    /// half-side `reach` around `(x, y)`.
+    /// Calls `f` with each run of point indices in the buckets touching the disc of radius
+    /// `reach` around `(x, y)`: per row of buckets, those the disc's chord spans.
     fn runs(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(std::ops::Range<usize>)) {
-        let span = |v: f32, n: usize| {
-            let lo = ((v - reach) / BUCKET).floor().max(0.0) as usize;
-            let hi = (((v + reach) / BUCKET).floor().max(0.0) as usize).min(n - 1);
+        let span = |v: f32, half: f32, n: usize| {
+            let lo = ((v - half) / BUCKET).floor().max(0.0) as usize;
+            let hi = (((v + half) / BUCKET).floor().max(0.0) as usize).min(n - 1);
             (lo, hi)
         };
-        let (c0, c1) = span(x, self.cols);
-        let (r0, r1) = span(y, self.rows);
+        let (r0, r1) = span(y, reach, self.rows);
         for r in r0..=r1 {
+            let top = r as f32 * BUCKET;
+            let dy = (top - y).max(y - (top + BUCKET)).max(0.0);
+            if dy > reach {
+                continue;
+            }
+            let (c0, c1) = span(x, (reach * reach - dy * dy).sqrt(), self.cols);
+            if c0 > c1 {
+                continue;
+            }
             let a = self.start[r * self.cols + c0] as usize;
             let b = self.start[r * self.cols + c1 + 1] as usize;
             f(a..b);
         }
     }
 
-    /// Calls `f` with every edge in the buckets touching the square of half-side `reach`.
+    /// Calls `f` with every edge in the buckets touching the disc of radius `reach`.
     fn near(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(&Edge)) {
         self.runs(x, y, reach, |run| {
             for i in run {
