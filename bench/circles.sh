@@ -48,7 +48,7 @@ done
 echo
 echo "test split: $COUNT images of 640x480, $(python3 -c "import json, sys; print(sum(map(len, json.load(open(sys.argv[1])).values())))" "$OUT/test/truth.json") true circles"
 echo "time: detection only (file decode excluded for both), per-image minimum over $REPEAT runs"
-echo "threads: assay 2 (scoped std threads); OpenCV $(python3 bench/circles_opencv.py threads) (cv2.getNumThreads)"
+echo "threads: assay 2 (caller and one kept helper thread); OpenCV $(python3 bench/circles_opencv.py threads) (cv2.getNumThreads)"
 echo "OpenCV parameters (tuned on the tune split): $(cat "$OUT/opencv_params.json" | python3 -c "import json, sys; print({m: b['params'] for m, b in json.load(sys.stdin).items()})")"
 echo
 args=("assay=${runs[assay]}")

@@ -120,15 +120,26 @@ pub fn detect(img: &DecodedImage, opts: &DetectOptions) -> Result<Detection, Cir
             MAX_CANDIDATES,
         );
         let grid = verify::Grid::new(&edges.points, width as usize, height as usize);
-        // Candidates alternate between the two threads so both get strong and weak ones.
-        let verify_every_other = |first: usize| {
+        // Each candidate goes to the thread with less work so far, the work measured by the
+        // area searched; a few candidates whose large radii are searched cost most.
+        let mut load = [0f32; 2];
+        let side: Vec<usize> = candidates
+            .iter()
+            .map(|c| {
+                let reach = verify::search_radius(c, &rules) + 4.0;
+                let side = usize::from(load[1] < load[0]);
+                load[side] += reach * reach;
+                side
+            })
+            .collect();
+        let verify_side = |s: usize| {
             let mut found = Vec::new();
-            for c in candidates.iter().skip(first).step_by(2) {
+            for (c, _) in candidates.iter().zip(&side).filter(|(_, &t)| t == s) {
                 verify::circles_at(&grid, c, &rules, &mut found);
             }
             found
         };
-        let (a, b) = par::join(|| verify_every_other(0), || verify_every_other(1));
+        let (a, b) = par::join(|| verify_side(0), || verify_side(1));
         circles.extend(a);
         circles.extend(b);
     }

@@ -3,16 +3,20 @@
 //! checks that turn away ellipses, polygons and lines.
 
 use crate::edges::Edge;
-use crate::hough::Candidate;
+use crate::hough::{Candidate, NEAR_RADIUS};
 
 /// Edge points sorted into square buckets, so a candidate reads only the points near it, in
-/// contiguous runs.
+/// contiguous runs. Coordinates and gradients are kept in separate arrays (structure of
+/// arrays) so the radius histogram's inner loop runs over plain `f32` slices and vectorises.
 pub(crate) struct Grid {
     cols: usize,
     rows: usize,
-    /// `edges[start[c]..start[c + 1]]` are the edges in bucket `c`.
+    /// Points `start[c]..start[c + 1]` are the edges in bucket `c`.
     start: Vec<u32>,
-    edges: Vec<Edge>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    ux: Vec<f32>,
+    uy: Vec<f32>,
 }
 
 const BUCKET: f32 = 16.0;
@@ -36,35 +40,72 @@ impl Grid {
             start[i] += start[i - 1];
         }
         let mut fill = start.clone();
-        let mut sorted = edges.to_vec();
+        let n = edges.len();
+        let (mut x, mut y, mut ux, mut uy) =
+            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         for e in edges {
             let b = bucket(e);
-            sorted[fill[b] as usize] = *e;
+            let i = fill[b] as usize;
+            (x[i], y[i], ux[i], uy[i]) = (e.x, e.y, e.ux, e.uy);
             fill[b] += 1;
         }
         Grid {
             cols,
             rows,
             start,
-            edges: sorted,
+            x,
+            y,
+            ux,
+            uy,
         }
     }
 
-    /// Calls `f` with every edge in the buckets touching the square of half-side `reach`.
-    fn near(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(&Edge)) {
-        let span = |v: f32, n: usize| {
-            let lo = ((v - reach) / BUCKET).floor().max(0.0) as usize;
-            let hi = (((v + reach) / BUCKET).floor().max(0.0) as usize).min(n - 1);
+    /// Calls `f` with each run of point indices in the buckets touching the disc of radius
+    /// `reach` around `(x, y)`: per row of buckets, those the disc's chord spans.
+    fn runs(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(std::ops::Range<usize>)) {
+        let span = |v: f32, half: f32, n: usize| {
+            let lo = ((v - half) / BUCKET).floor().max(0.0) as usize;
+            let hi = (((v + half) / BUCKET).floor().max(0.0) as usize).min(n - 1);
             (lo, hi)
         };
-        let (c0, c1) = span(x, self.cols);
-        let (r0, r1) = span(y, self.rows);
+        let (r0, r1) = span(y, reach, self.rows);
         for r in r0..=r1 {
+            let top = r as f32 * BUCKET;
+            let dy = (top - y).max(y - (top + BUCKET)).max(0.0);
+            if dy > reach {
+                continue;
+            }
+            let (c0, c1) = span(x, (reach * reach - dy * dy).sqrt(), self.cols);
+            if c0 > c1 {
+                continue;
+            }
             let a = self.start[r * self.cols + c0] as usize;
             let b = self.start[r * self.cols + c1 + 1] as usize;
-            self.edges[a..b].iter().for_each(&mut f);
+            f(a..b);
         }
     }
+
+    /// Calls `f` with every edge in the buckets touching the disc of radius `reach`.
+    fn near(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(&Edge)) {
+        self.runs(x, y, reach, |run| {
+            for i in run {
+                f(&Edge {
+                    x: self.x[i],
+                    y: self.y[i],
+                    ux: self.ux[i],
+                    uy: self.uy[i],
+                });
+            }
+        });
+    }
+}
+
+/// Rounds `v` (from 0 to 2²³) to the nearest whole number, ties to even, by adding 2²³: the
+/// sum's mantissa is the result. Unlike `as`, which checks for NaN and overflow lane by lane,
+/// this vectorises.
+pub(crate) fn round_small(v: f32) -> u32 {
+    const TWO_23: f32 = 8_388_608.0;
+    (v + TWO_23).to_bits().wrapping_sub(TWO_23.to_bits())
 }
 
 /// A verified circle.
@@ -115,40 +156,75 @@ pub(crate) struct Rules {
 const RADIAL_LOOSE: f32 = 0.9;
 /// Gradient within about 18° of the radius: what counts as support.
 const RADIAL_TIGHT: f32 = 0.95;
+/// Share of a circle's expected far votes that must stand out (some spread into the cells
+/// around the centre and count as background).
+const FAR_MARGIN: f32 = 0.75;
 /// Edge pixels per pixel of circumference for a thin digital circle: 2√2/π.
 const PIXELS_PER_LENGTH: f32 = 0.9;
+
+/// The largest radius worth searching around `c`.
+pub(crate) fn search_radius(c: &Candidate, rules: &Rules) -> f32 {
+    // A circle of radius r with enough coverage casts at least this share of its edge pixels
+    // into the candidate's cells, so few votes rule out large radii: the search stays local.
+    const CAPTURED: f32 = 0.4;
+    let per_radius = 2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED;
+    let max_r = rules.max_r.min(c.votes as f32 / per_radius);
+    // A circle larger than NEAR_RADIUS would stand out among the far votes around it.
+    if c.far_excess < FAR_MARGIN * per_radius * NEAR_RADIUS {
+        max_r.min(NEAR_RADIUS + 4.0)
+    } else {
+        max_r
+    }
+}
 
 /// The circles around one candidate centre (several when rings are concentric).
 ///
 /// Radii that repeat a circle already in `out` are not fitted again.
 pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
-    // A circle of radius r with enough coverage casts at least this share of its edge pixels
-    // into the candidate's cells, so few votes rule out large radii: the search stays local.
-    const CAPTURED: f32 = 0.4;
-    let votes_bound = c.votes as f32
-        / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * rules.min_score * CAPTURED);
-    let max_r = rules.max_r.min(votes_bound);
+    let max_r = search_radius(c, rules);
     if max_r < rules.min_r {
         return;
     }
     let max_bin = max_r.ceil() as usize + 3;
-    let mut hist = vec![0f32; max_bin + 2];
+    // Bins past `max_bin + 1` take the points that do not count, in turn, so that counting
+    // them never waits on the previous increment of the same bin.
+    const DISCARD: usize = 8;
+    let mut hist = vec![0u32; max_bin + 2 + DISCARD];
     let lo2 = (rules.min_r - 3.0).max(1.0).powi(2);
     let hi2 = (max_r + 3.0).powi(2);
-    grid.near(c.x, c.y, max_r + 3.0, |e| {
-        let (dx, dy) = (e.x - c.x, e.y - c.y);
-        let d2 = dx * dx + dy * dy;
-        let dot = dx * e.ux + dy * e.uy;
-        // |cos| >= RADIAL_LOOSE without a square root for the many points that fail.
-        if d2 < lo2 || d2 > hi2 || dot * dot < RADIAL_LOOSE * RADIAL_LOOSE * d2 {
-            return;
+    // Two branch-free passes per block of points: one that vectorises and gives each point
+    // its bin, then the counting. About three points in four fail the tests, at random, so
+    // branching on them would mispredict often.
+    const BLOCK: usize = 64;
+    let mut bins = [0u32; BLOCK];
+    let discard: [u32; BLOCK] = std::array::from_fn(|j| (max_bin + 2 + j % DISCARD) as u32);
+    grid.runs(c.x, c.y, max_r + 3.0, |run| {
+        for start in run.clone().step_by(BLOCK) {
+            let end = (start + BLOCK).min(run.end);
+            let n = end - start;
+            let (xs, ys) = (&grid.x[start..end], &grid.y[start..end]);
+            let (uxs, uys) = (&grid.ux[start..end], &grid.uy[start..end]);
+            let (bins, discard) = (&mut bins[..n], &discard[..n]);
+            for j in 0..n {
+                let (dx, dy) = (xs[j] - c.x, ys[j] - c.y);
+                let d2 = dx * dx + dy * dy;
+                let dot = dx * uxs[j] + dy * uys[j];
+                // |cos| >= RADIAL_LOOSE, written without a division.
+                let counts =
+                    (d2 >= lo2) & (d2 <= hi2) & (dot * dot >= RADIAL_LOOSE * RADIAL_LOOSE * d2);
+                let r = round_small(d2.sqrt());
+                let keep = u32::from(counts).wrapping_neg();
+                bins[j] = (r & keep) | (discard[j] & !keep);
+            }
+            for &bin in bins.iter() {
+                hist[bin as usize] += 1;
+            }
         }
-        hist[(d2.sqrt() + 0.5) as usize] += 1.0;
     });
     // Support of radius r as a fraction of a full circle's edge pixels.
     let support = |r: usize| {
         let s = hist[r.saturating_sub(1)] + hist[r] + hist[(r + 1).min(max_bin + 1)];
-        s / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
+        s as f32 / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
     };
     let lo = (rules.min_r.floor() as usize).max(2);
     let hi = (max_r.ceil() as usize).min(max_bin);
