@@ -135,6 +135,7 @@ pub struct Store {
     keys: users::KeyCache,
     enqueues: Batcher<NewJob, Job>,
     completions: Batcher<queue::Completion, Option<i64>>,
+    claims: Batcher<queue::ClaimById, Option<Job>>,
     finished: FinishedJobs,
 }
 
@@ -200,6 +201,16 @@ impl Store {
             let db = writer.clone();
             async move { db.write_completions(batch).await }
         });
+        let writer = db.clone();
+        let claims = Batcher::spawn(move |batch| {
+            let db = writer.clone();
+            async move {
+                queue::claim_by_id(batch, |ids, worker, lease_ms, kinds| {
+                    db.claim_named(ids, worker, lease_ms, kinds)
+                })
+                .await
+            }
+        });
         Ok(Store {
             db: Db::Postgres(db),
             wake,
@@ -207,6 +218,7 @@ impl Store {
             finished: FinishedJobs::default(),
             enqueues,
             completions,
+            claims,
         })
     }
 
@@ -261,6 +273,16 @@ impl Store {
         let pool = write.clone();
         let completions =
             Batcher::spawn(move |batch| queue::write_completions(pool.clone(), batch));
+        let pool = write.clone();
+        let claims = Batcher::spawn(move |batch| {
+            let pool = pool.clone();
+            async move {
+                queue::claim_by_id(batch, |ids, worker, lease_ms, kinds| {
+                    queue::claim_named(&pool, ids, worker, lease_ms, kinds)
+                })
+                .await
+            }
+        });
         Ok(Store {
             db: Db::Sqlite { write, read },
             wake: Arc::new(Notify::new()),
@@ -268,6 +290,7 @@ impl Store {
             finished: FinishedJobs::default(),
             enqueues,
             completions,
+            claims,
         })
     }
 
@@ -300,7 +323,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(db) => db.pool.close().await,
+            Db::Postgres(db) => db.close().await,
         }
     }
 }
