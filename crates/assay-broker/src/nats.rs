@@ -227,11 +227,8 @@ struct NatsTicket(Message);
 
 #[async_trait]
 impl Ticket for NatsTicket {
-    /// `+ACK` without waiting for the server's reply: the caller acks only once the outcome is
-    /// committed, so an ack that is lost costs a redelivery whose claim matches nothing, while
-    /// waiting would cost a subscription and a round trip per delivery.
     async fn ack(self: Box<Self>) -> Result<(), BrokerError> {
-        self.0.ack().await.map_err(connection)
+        self.0.double_ack().await.map_err(connection)
     }
 
     async fn nack(self: Box<Self>, delay: Duration) -> Result<(), BrokerError> {
