@@ -34,11 +34,10 @@ async fn main() -> anyhow::Result<()> {
             prefix: "assay_throughput".to_owned(),
             ack_wait: Duration::from_secs(30),
             max_deliver: 5,
-            prefetch: 64,
         };
         let broker = connect(&url, options).await?;
         let kinds = vec!["bench".to_owned()];
-        let mut subscription = broker.subscribe(&kinds).await?;
+        let mut subscription = broker.subscribe(&kinds, 64).await?;
 
         // Outbox ids unique across runs: NATS would drop repeats as duplicates.
         let first_id = std::time::SystemTime::now()

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::backoff::{Backoff, Reopening};
 use crate::{
-    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    check_kind, check_subscription, client_name, decode, encode, Announcement, Broker, BrokerError,
     BrokerOptions, Delivery, Subscription, Ticket,
 };
 
@@ -227,13 +227,18 @@ impl Broker for AmqpBroker {
         }
     }
 
-    async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
-        check_kinds(kinds)?;
+    async fn subscribe(
+        &self,
+        kinds: &[String],
+        prefetch: u16,
+    ) -> Result<Box<dyn Subscription>, BrokerError> {
+        check_subscription(kinds, prefetch)?;
         // Opened now, so that a refused declaration shows here rather than at the first next().
-        let deliveries = open(&self.0, kinds).await?;
+        let deliveries = open(&self.0, kinds, prefetch).await?;
         Ok(Box::new(AmqpSubscription {
             shared: Arc::clone(&self.0),
             kinds: kinds.to_vec(),
+            prefetch,
             deliveries: Reopening::opened(deliveries),
         }))
     }
@@ -264,11 +269,12 @@ type Deliveries = BoxStream<'static, Result<(Channel, lapin::message::Delivery),
 struct AmqpSubscription {
     shared: Arc<Shared>,
     kinds: Vec<String>,
+    prefetch: u16,
     deliveries: Reopening<(Channel, lapin::message::Delivery)>,
 }
 
 /// A channel of its own with its prefetch, consuming every kind's queue.
-async fn open(shared: &Shared, kinds: &[String]) -> Result<Deliveries, BrokerError> {
+async fn open(shared: &Shared, kinds: &[String], prefetch: u16) -> Result<Deliveries, BrokerError> {
     let mut state = shared.state.lock().await;
     // Declared again: a queue deleted under us is why a consumer gets cancelled.
     for kind in kinds {
@@ -281,7 +287,7 @@ async fn open(shared: &Shared, kinds: &[String]) -> Result<Deliveries, BrokerErr
         .await
         .map_err(connection)?;
     channel
-        .basic_qos(shared.options.prefetch, BasicQosOptions::default())
+        .basic_qos(prefetch, BasicQosOptions::default())
         .await
         .map_err(connection)?;
     let mut consumers = Vec::with_capacity(kinds.len());
@@ -330,11 +336,11 @@ fn attempt(delivery: &lapin::message::Delivery) -> u32 {
 impl Subscription for AmqpSubscription {
     async fn next(&mut self) -> Result<Delivery, BrokerError> {
         loop {
-            let (shared, kinds) = (&self.shared, &self.kinds);
+            let (shared, kinds, prefetch) = (&self.shared, &self.kinds, self.prefetch);
             let (channel, delivery) = self
                 .deliveries
                 .next(
-                    || open(shared, kinds),
+                    || open(shared, kinds, prefetch),
                     "the RabbitMQ consumer was cancelled or its channel closed",
                 )
                 .await?;

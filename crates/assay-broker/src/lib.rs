@@ -73,9 +73,6 @@ pub struct BrokerOptions {
     pub ack_wait: Duration,
     /// Deliveries of one announcement before it is dead-lettered instead of delivered again.
     pub max_deliver: u32,
-    /// Deliveries a subscription may hold unacknowledged (RabbitMQ `basic.qos`, the NATS pull
-    /// batch, the Redis `XREADGROUP COUNT`).
-    pub prefetch: u16,
 }
 
 impl Default for BrokerOptions {
@@ -84,7 +81,6 @@ impl Default for BrokerOptions {
             prefix: "assay".to_owned(),
             ack_wait: Duration::from_secs(30),
             max_deliver: 5,
-            prefetch: 16,
         }
     }
 }
@@ -103,13 +99,17 @@ impl BrokerOptions {
                 "max_deliver is 0; it must be at least 1.".to_owned(),
             ));
         }
-        if self.prefetch == 0 {
-            return Err(BrokerError::InvalidOptions(
-                "prefetch is 0; it must be at least 1.".to_owned(),
-            ));
-        }
         Ok(())
     }
+}
+
+fn check_prefetch(prefetch: u16) -> Result<(), BrokerError> {
+    if prefetch == 0 {
+        return Err(BrokerError::InvalidOptions(
+            "prefetch is 0; it must be at least 1.".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Names become NATS subjects and stream names, Redis keys and AMQP queue names, so they keep
@@ -135,7 +135,9 @@ pub(crate) fn check_kind(kind: &str) -> Result<(), BrokerError> {
     check_name("job kind", kind)
 }
 
-pub(crate) fn check_kinds(kinds: &[String]) -> Result<(), BrokerError> {
+/// What every `subscribe` checks first.
+pub(crate) fn check_subscription(kinds: &[String], prefetch: u16) -> Result<(), BrokerError> {
+    check_prefetch(prefetch)?;
     if kinds.is_empty() {
         return Err(BrokerError::InvalidOptions(
             "subscribe was given no job kinds; name at least one.".to_owned(),
@@ -152,8 +154,14 @@ pub trait Broker: Send + Sync {
     async fn publish(&self, announcement: &Announcement) -> Result<(), BrokerError>;
 
     /// Deliveries of these kinds. All subscriptions to a kind share its work: each
-    /// announcement goes to one of them (until it is redelivered).
-    async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError>;
+    /// announcement goes to one of them (until it is redelivered). `prefetch` is how many
+    /// deliveries the subscription may hold unacknowledged (RabbitMQ `basic.qos`, the NATS pull
+    /// batch, the Redis `XREADGROUP COUNT`): the free slots of the pool that subscribes.
+    async fn subscribe(
+        &self,
+        kinds: &[String],
+        prefetch: u16,
+    ) -> Result<Box<dyn Subscription>, BrokerError>;
 
     /// Succeeds when the broker answers; for `/ready`.
     async fn check(&self) -> Result<(), BrokerError>;

@@ -11,7 +11,7 @@ use futures::StreamExt;
 
 use crate::backoff::Reopening;
 use crate::{
-    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    check_kind, check_subscription, client_name, decode, encode, Announcement, Broker, BrokerError,
     BrokerOptions, Delivery, Subscription, Ticket,
 };
 
@@ -81,8 +81,12 @@ impl Broker for NatsBroker {
         Ok(())
     }
 
-    async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
-        check_kinds(kinds)?;
+    async fn subscribe(
+        &self,
+        kinds: &[String],
+        prefetch: u16,
+    ) -> Result<Box<dyn Subscription>, BrokerError> {
+        check_subscription(kinds, prefetch)?;
         let stream = self
             .js
             .get_stream(format!("{}_jobs", self.options.prefix))
@@ -112,6 +116,7 @@ impl Broker for NatsBroker {
             js: self.js.clone(),
             consumers,
             options: self.options.clone(),
+            prefetch,
         };
         // Opened now, so that a failure shows here rather than at the first next().
         let messages = Reopening::opened(pull.open().await?);
@@ -143,6 +148,7 @@ struct Pull {
     js: Context,
     consumers: Vec<consumer::Consumer<consumer::pull::Config>>,
     options: BrokerOptions,
+    prefetch: u16,
 }
 
 impl Pull {
@@ -151,7 +157,7 @@ impl Pull {
         for consumer in &self.consumers {
             let messages = consumer
                 .stream()
-                .max_messages_per_batch(usize::from(self.options.prefetch))
+                .max_messages_per_batch(usize::from(self.prefetch))
                 .heartbeat(Duration::from_secs(5))
                 .expires(Duration::from_secs(30))
                 .messages()

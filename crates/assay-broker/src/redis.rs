@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::backoff::Backoff;
 use crate::{
-    check_kind, check_kinds, client_name, decode, encode, Announcement, Broker, BrokerError,
+    check_kind, check_subscription, client_name, decode, encode, Announcement, Broker, BrokerError,
     BrokerOptions, Delivery, Subscription, Ticket,
 };
 
@@ -205,8 +205,12 @@ impl Broker for RedisBroker {
         self.0.control.query::<String>(&cmd).await.map(|_| ())
     }
 
-    async fn subscribe(&self, kinds: &[String]) -> Result<Box<dyn Subscription>, BrokerError> {
-        check_kinds(kinds)?;
+    async fn subscribe(
+        &self,
+        kinds: &[String],
+        prefetch: u16,
+    ) -> Result<Box<dyn Subscription>, BrokerError> {
+        check_subscription(kinds, prefetch)?;
         let shared = &self.0;
         let reclaim_every =
             (shared.options.ack_wait / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
@@ -219,6 +223,7 @@ impl Broker for RedisBroker {
             shared: Arc::clone(shared),
             streams: kinds.iter().map(|k| shared.stream(k)).collect(),
             consumer: uuid::Uuid::new_v4().simple().to_string(),
+            prefetch,
             ready: VecDeque::new(),
             last_reclaim: None,
             last_prune: Instant::now(),
@@ -248,6 +253,8 @@ struct RedisSubscription {
     shared: Arc<Shared>,
     streams: Vec<String>,
     consumer: String,
+    /// Entries taken per read or claim.
+    prefetch: u16,
     /// Entries read or claimed but not handed out yet: (stream, entry, deliveries).
     ready: VecDeque<(String, StreamId, u32)>,
     last_reclaim: Option<Instant>,
@@ -283,7 +290,7 @@ impl RedisSubscription {
                 .arg(&self.consumer)
                 .arg(min_idle)
                 .arg("0-0")
-                .arg(StreamAutoClaimOptions::default().count(usize::from(options.prefetch)));
+                .arg(StreamAutoClaimOptions::default().count(usize::from(self.prefetch)));
             let reply: StreamAutoClaimReply = self.shared.control.query(&cmd).await?;
             let (Some(first), Some(last)) = (reply.claimed.first(), reply.claimed.last()) else {
                 continue;
@@ -326,7 +333,7 @@ impl RedisSubscription {
     async fn read(&mut self) -> Result<(), BrokerError> {
         let options = StreamReadOptions::default()
             .group(GROUP, &self.consumer)
-            .count(usize::from(self.shared.options.prefetch))
+            .count(usize::from(self.prefetch))
             .block(self.reclaim_every.as_millis() as usize);
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg(options).arg("STREAMS").arg(&self.streams);

@@ -15,6 +15,8 @@ use assay_core::JobId;
 use tokio::time::timeout;
 
 const ACK_WAIT: Duration = Duration::from_secs(1);
+/// Deliveries each subscription may hold unacknowledged.
+const PREFETCH: u16 = 4;
 /// Longer than an ack wait plus the Redis claim period: anything due would have come.
 const QUIET: Duration = Duration::from_millis(2500);
 const KIND: &str = "csv";
@@ -95,7 +97,6 @@ impl Harness {
                 prefix: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
                 ack_wait: ACK_WAIT,
                 max_deliver: 3,
-                prefetch: 4,
             },
             proxy: (transport == Transport::Nats).then(|| Proxy::start("127.0.0.1:4222")),
         }
@@ -319,7 +320,7 @@ async fn one_published(
 ) {
     let h = Harness::new(t);
     let broker = h.broker().await;
-    let sub = broker.subscribe(&kinds()).await.unwrap();
+    let sub = broker.subscribe(&kinds(), PREFETCH).await.unwrap();
     let a = announcement(1);
     broker.publish(&a).await.unwrap();
     (h, broker, sub, a)
@@ -432,7 +433,7 @@ async fn subscribers_share_the_work(t: Transport) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for worker in 0..2 {
         let broker = h.broker().await;
-        let mut sub = broker.subscribe(&kinds()).await.unwrap();
+        let mut sub = broker.subscribe(&kinds(), PREFETCH).await.unwrap();
         let tx = tx.clone();
         handles.push(tokio::spawn(async move {
             let _broker = broker;
@@ -489,7 +490,7 @@ async fn publish_is_durable(t: Transport) {
         }
     }
     let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
+    let mut sub = broker.subscribe(&kinds(), PREFETCH).await.unwrap();
     let mut got = Vec::new();
     for _ in &sent {
         let d = next(&mut sub).await;
@@ -506,7 +507,7 @@ async fn publish_is_durable(t: Transport) {
 async fn duplicate_publish(t: Transport) {
     let h = Harness::new(t);
     let broker = h.broker().await;
-    let mut sub = broker.subscribe(&kinds()).await.unwrap();
+    let mut sub = broker.subscribe(&kinds(), PREFETCH).await.unwrap();
     let a = announcement(42);
     broker.publish(&a).await.unwrap();
     broker.publish(&a).await.unwrap();

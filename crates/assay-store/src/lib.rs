@@ -141,6 +141,7 @@ pub struct Store {
     keys: users::KeyCache,
     enqueues: Batcher<NewJob, Job>,
     completions: Batcher<queue::Completion, Option<i64>>,
+    claims: Batcher<queue::ClaimById, Option<Job>>,
     finished: FinishedJobs,
 }
 
@@ -206,6 +207,16 @@ impl Store {
             let db = writer.clone();
             async move { db.write_completions(batch).await }
         });
+        let writer = db.clone();
+        let claims = Batcher::spawn(move |batch| {
+            let db = writer.clone();
+            async move {
+                queue::claim_by_id(batch, |ids, worker, lease_ms, kinds| {
+                    db.claim_named(ids, worker, lease_ms, kinds)
+                })
+                .await
+            }
+        });
         Ok(Store {
             db: Db::Postgres(db),
             wake,
@@ -213,6 +224,7 @@ impl Store {
             finished: FinishedJobs::default(),
             enqueues,
             completions,
+            claims,
         })
     }
 
@@ -267,6 +279,16 @@ impl Store {
         let pool = write.clone();
         let completions =
             Batcher::spawn(move |batch| queue::write_completions(pool.clone(), batch));
+        let pool = write.clone();
+        let claims = Batcher::spawn(move |batch| {
+            let pool = pool.clone();
+            async move {
+                queue::claim_by_id(batch, |ids, worker, lease_ms, kinds| {
+                    queue::claim_named(&pool, ids, worker, lease_ms, kinds)
+                })
+                .await
+            }
+        });
         Ok(Store {
             db: Db::Sqlite { write, read },
             wake: Arc::new(Notify::new()),
@@ -274,6 +296,7 @@ impl Store {
             finished: FinishedJobs::default(),
             enqueues,
             completions,
+            claims,
         })
     }
 
@@ -306,7 +329,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Db::Postgres(db) => db.pool.close().await,
+            Db::Postgres(db) => db.close().await,
         }
     }
 }

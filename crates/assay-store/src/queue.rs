@@ -7,7 +7,7 @@
 //! cancelled, the stale attempt's writes match no row and are dropped. The end of every
 //! attempt is recorded in `job_events` by a trigger, inside the same statement.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use assay_core::{now_ms, Effect, Job, JobId, JobStatus, Output, Stage};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -19,6 +19,45 @@ use crate::{Db, Result, Store};
 pub(crate) const CLAIM_SET: &str =
     "status = 'running', stage = 'analyse', fence = fence + 1, attempts = attempts + 1, \
      worker = ?1, lease_until = ?2, started_at = COALESCE(started_at, ?3)";
+
+/// A claim of one named job, waiting for the claim batcher.
+pub(crate) struct ClaimById {
+    pub(crate) id: JobId,
+    pub(crate) worker: String,
+    pub(crate) lease_ms: i64,
+    pub(crate) kinds: Vec<String>,
+}
+
+/// Claims a batch of named jobs: one statement per (worker, lease, kinds) among the requests
+/// (in practice one: each consumer claims for its own slot group). A job named twice in a
+/// batch is given to the first request only.
+pub(crate) async fn claim_by_id<F, Fut>(batch: Vec<ClaimById>, claim: F) -> Result<Vec<Option<Job>>>
+where
+    F: Fn(Vec<String>, String, i64, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Job>>>,
+{
+    let mut answers: Vec<Option<Job>> = batch.iter().map(|_| None).collect();
+    let mut todo: Vec<usize> = (0..batch.len()).collect();
+    while let Some(&first) = todo.first() {
+        let key = &batch[first];
+        let (group, rest): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&i| {
+            let c = &batch[i];
+            c.worker == key.worker && c.lease_ms == key.lease_ms && c.kinds == key.kinds
+        });
+        let ids = group.iter().map(|&i| batch[i].id.to_string()).collect();
+        let mut claimed: HashMap<JobId, Job> =
+            claim(ids, key.worker.clone(), key.lease_ms, key.kinds.clone())
+                .await?
+                .into_iter()
+                .map(|job| (job.id, job))
+                .collect();
+        for i in group {
+            answers[i] = claimed.remove(&batch[i].id);
+        }
+        todo = rest;
+    }
+    Ok(answers)
+}
 
 /// A successful attempt waiting to be written by the completion batcher.
 pub(crate) struct Completion {
@@ -65,7 +104,8 @@ impl Store {
 
     /// Claims one named job if it is queued, due and of one of `kinds` (a broker delivery
     /// names a job; the table decides whether it may run). `None` when it may not: already
-    /// claimed, finished, cancelled or not yet due.
+    /// claimed, finished, cancelled or not yet due. Concurrent calls are claimed together, in
+    /// one statement.
     pub async fn claim_job(
         &self,
         id: JobId,
@@ -73,27 +113,14 @@ impl Store {
         lease_ms: i64,
         kinds: &[&str],
     ) -> Result<Option<Job>> {
-        let write = match &self.db {
-            Db::Sqlite { write, .. } => write,
-            Db::Postgres(db) => return db.claim_job(id, worker, lease_ms, kinds).await,
-        };
-        let now = now_ms();
-        let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        let sql = format!(
-            "UPDATE jobs SET {CLAIM_SET} \
-             WHERE id = ?4 AND status = 'queued' AND run_after <= ?3 \
-                 AND kind IN (SELECT value FROM json_each(?5)) \
-             RETURNING {JOB_COLUMNS}"
-        );
-        let row: Option<JobRow> = sqlx::query_as(&sql)
-            .bind(worker)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(id.to_string())
-            .bind(kinds)
-            .fetch_optional(write)
-            .await?;
-        row.map(Job::try_from).transpose()
+        self.claims
+            .submit(ClaimById {
+                id,
+                worker: worker.to_owned(),
+                lease_ms,
+                kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            })
+            .await
     }
 
     /// Extends the leases of running attempts, given as (job, fence); returns those that are no
@@ -317,4 +344,32 @@ pub(crate) async fn write_completions(
     }
     tx.commit().await?;
     Ok(answers(&won))
+}
+
+/// SQLite's half of [`claim_by_id`]: claims the named jobs that are queued and due.
+pub(crate) async fn claim_named(
+    pool: &SqlitePool,
+    ids: Vec<String>,
+    worker: String,
+    lease_ms: i64,
+    kinds: Vec<String>,
+) -> Result<Vec<Job>> {
+    let now = now_ms();
+    let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    let kinds = serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into());
+    let sql = format!(
+        "UPDATE jobs SET {CLAIM_SET} \
+         WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'queued' AND run_after <= ?3 \
+             AND kind IN (SELECT value FROM json_each(?5)) \
+         RETURNING {JOB_COLUMNS}"
+    );
+    let rows: Vec<JobRow> = sqlx::query_as(&sql)
+        .bind(worker)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(ids)
+        .bind(kinds)
+        .fetch_all(pool)
+        .await?;
+    jobs_from(rows)
 }

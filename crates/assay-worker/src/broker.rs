@@ -102,8 +102,11 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
         jobs,
     } = c;
     let names: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    // As many deliveries held as the group has slots: fewer would leave slots idle while
+    // each delivery waits out its job's claim, run and commit.
+    let prefetch = u16::try_from(slots.available_permits()).unwrap_or(u16::MAX);
     let mut subscription = loop {
-        match broker.subscribe(&names).await {
+        match broker.subscribe(&names, prefetch.max(1)).await {
             Ok(s) => break s,
             Err(e) => {
                 error!(error = %e, "subscribing to the broker failed; retrying");

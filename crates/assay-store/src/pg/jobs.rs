@@ -27,6 +27,7 @@ impl PgDb {
             columns.4.push(i64::from(job.priority));
             columns.5.push(job.owner.as_str());
         }
+        let mut conn = self.enqueues.take().await?;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "INSERT INTO jobs (id, kind, input, input_sha256, max_attempts, priority, owner, run_after, created_at) \
              SELECT *, $8, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[]) \
@@ -40,8 +41,9 @@ impl PgDb {
         .bind(&columns.4)
         .bind(&columns.5)
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
+        self.enqueues.keep(conn);
         let seqs: HashMap<String, i64> = rows.into_iter().collect();
         jobs.into_iter()
             .zip(ids)

@@ -3,6 +3,7 @@
 //! `FOR UPDATE SKIP LOCKED` wherever many workers may reach for the same rows).
 
 mod jobs;
+mod kept;
 mod queue;
 
 use std::str::FromStr;
@@ -14,18 +15,36 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::warn;
 
+use self::kept::Kept;
 use crate::users::{ApiKeyCreated, User};
 use crate::{redact_url, Result, Scope, StoreError, StoreOptions, StoredMessage};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Connections of the pool for writes that need not be durable: the claim loop's, the claim
+/// batcher's, the relay's and the heartbeat's.
+const RELAXED_CONNECTIONS: u32 = 4;
+
 /// The channel the `job_queued` trigger notifies; the payload is the job's kind.
 const CHANNEL: &str = "assay_jobs";
 
-/// The pool, and the listener task that lives as long as any clone of it.
+/// The pool, the connections its serial writers keep, and the listener task that lives as
+/// long as any clone of it.
 #[derive(Clone)]
 pub(crate) struct PgDb {
     pub(crate) pool: PgPool,
+    /// The enqueue batcher's.
+    enqueues: Kept,
+    /// The completion batcher's.
+    completions: Kept,
+    /// The claim loop's.
+    claims: Kept,
+    /// The claim batcher's (jobs named by broker deliveries).
+    named_claims: Kept,
+    /// The outbox relay's.
+    relay: Kept,
+    /// Connections whose commits do not wait for the disk (see `connect`).
+    relaxed: PgPool,
     _listener: Arc<AbortOnDrop>,
 }
 
@@ -56,14 +75,33 @@ impl PgDb {
             .max_connections(options.max_connections.max(2))
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
+        // Claims, lease renewals and the relay's deletes do not wait for their commit to reach
+        // the disk: if the server loses them in a crash, the job is claimed again or announced
+        // again, which the queue already allows for. Results and new jobs are always durable.
+        let relaxed = PgPoolOptions::new()
+            .max_connections(RELAXED_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(connect.options([("synchronous_commit", "off")]));
         MIGRATOR.run(&pool).await?;
         let listener = tokio::spawn(listen(pool.clone(), wake));
         Ok(PgDb {
+            enqueues: Kept::new(pool.clone()),
+            completions: Kept::new(pool.clone()),
+            claims: Kept::new(relaxed.clone()),
+            named_claims: Kept::new(relaxed.clone()),
+            relay: Kept::new(relaxed.clone()),
+            relaxed,
             pool,
             _listener: Arc::new(AbortOnDrop(listener.abort_handle())),
         })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.relaxed.close().await;
+        self.pool.close().await;
     }
 
     pub(crate) async fn insert_user(&self, user: &User) -> Result<u64> {

@@ -2,6 +2,8 @@ use std::collections::HashSet;
 
 use assay_core::{now_ms, Effect, Job, JobId};
 
+use sqlx::Connection;
+
 use super::PgDb;
 use crate::jobs::{jobs_from, JobRow, JOB_COLUMNS};
 use crate::maintenance::PRUNE_CHUNK;
@@ -29,41 +31,49 @@ impl PgDb {
                  AND kind = ANY($4) ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
              RETURNING {JOB_COLUMNS}"
         );
+        let mut conn = self.claims.take().await?;
         let rows: Vec<JobRow> = sqlx::query_as(&sql)
             .bind(worker)
             .bind(now + lease_ms)
             .bind(now)
             .bind(kinds)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
+        self.claims.keep(conn);
         let mut jobs = jobs_from(rows)?;
         jobs.sort_by_key(|j| (-j.priority, j.seq));
         Ok(jobs)
     }
 
-    pub(crate) async fn claim_job(
+    /// Claims the named jobs that are queued, due and of one of `kinds` (the claim batcher's
+    /// writer). SKIP LOCKED: a row locked by another transaction is being claimed or cancelled
+    /// by it, so it is not ours to take.
+    pub(crate) async fn claim_named(
         &self,
-        id: JobId,
-        worker: &str,
+        ids: Vec<String>,
+        worker: String,
         lease_ms: i64,
-        kinds: &[&str],
-    ) -> Result<Option<Job>> {
+        kinds: Vec<String>,
+    ) -> Result<Vec<Job>> {
         let now = now_ms();
         let sql = format!(
             "UPDATE jobs SET {CLAIM_SET} \
-             WHERE id = $4 AND status = 'queued' AND run_after <= $3 AND kind = ANY($5) \
+             WHERE seq IN (SELECT seq FROM jobs WHERE id = ANY($4) AND status = 'queued' \
+                 AND run_after <= $3 AND kind = ANY($5) FOR UPDATE SKIP LOCKED) \
              RETURNING {JOB_COLUMNS}"
         );
-        let row: Option<JobRow> = sqlx::query_as(&sql)
+        let mut conn = self.named_claims.take().await?;
+        let rows: Vec<JobRow> = sqlx::query_as(&sql)
             .bind(worker)
             .bind(now + lease_ms)
             .bind(now)
-            .bind(id.to_string())
+            .bind(ids)
             .bind(kinds)
-            .fetch_optional(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
-        row.map(Job::try_from).transpose()
+        self.named_claims.keep(conn);
+        jobs_from(rows)
     }
 
     pub(crate) async fn heartbeat(
@@ -81,7 +91,7 @@ impl PgDb {
         .bind(now_ms() + lease_ms)
         .bind(&ids)
         .bind(&fences)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.relaxed)
         .await?
         .into_iter()
         .collect();
@@ -114,19 +124,12 @@ impl PgDb {
         .bind(&fences)
         .bind(&results);
         let has_effects = batch.iter().any(|c| !c.effects.is_empty());
-        let mut tx = if has_effects {
-            Some(self.pool.begin().await?)
-        } else {
-            None
-        };
+        let mut conn = self.completions.take().await?;
         // Attempts are told apart by fence: two attempts of one job may share a batch.
-        let won: HashSet<(String, i64)> = match tx.as_mut() {
-            Some(tx) => update.fetch_all(&mut **tx).await?,
-            None => update.fetch_all(&self.pool).await?,
-        }
-        .into_iter()
-        .collect();
-        if let Some(mut tx) = tx {
+        let won: HashSet<(String, i64)> = if has_effects {
+            let mut tx = conn.begin().await?;
+            let won: HashSet<(String, i64)> =
+                update.fetch_all(&mut *tx).await?.into_iter().collect();
             let (mut job_ids, mut owners, mut data, mut templates) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for c in batch
@@ -160,7 +163,11 @@ impl PgDb {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-        }
+            won
+        } else {
+            update.fetch_all(&mut *conn).await?.into_iter().collect()
+        };
+        self.completions.keep(conn);
         Ok(batch
             .iter()
             .map(|c| won.contains(&(c.id.to_string(), c.fence)).then_some(now))
@@ -227,19 +234,24 @@ impl PgDb {
     }
 
     pub(crate) async fn outbox_take(&self, limit: u32) -> Result<Vec<(i64, String, String, i64)>> {
-        Ok(sqlx::query_as(
+        let mut conn = self.relay.take().await?;
+        let rows = sqlx::query_as(
             "SELECT id, job_id, kind, available_at FROM job_outbox ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.relay.keep(conn);
+        Ok(rows)
     }
 
     pub(crate) async fn outbox_done(&self, ids: &[i64]) -> Result<()> {
+        let mut conn = self.relay.take().await?;
         sqlx::query("DELETE FROM job_outbox WHERE id = ANY($1)")
             .bind(ids)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
+        self.relay.keep(conn);
         Ok(())
     }
 
