@@ -3,8 +3,9 @@
 //! The intake takes deliveries of [`PARKED_KIND`] only while the database answers: it inserts
 //! each job with the id its client was given ([`Store::insert_parked`], a no-op for a job
 //! already stored, so redeliveries are harmless) and acks after the commit. When the database
-//! stops answering it gives the delivery back, drops its subscription so that no more are
-//! held (and counted as delivered) while nothing can be stored, and waits for the database.
+//! stops answering it gives the delivery back, drops its subscription (a prefetch of one: no
+//! other delivery is held, and counted as delivered, while nothing can be stored), and waits
+//! for the database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub async fn intake(store: Store, broker: Arc<dyn Broker>, stop: CancellationTok
                 return;
             }
         }
-        let subscription = match broker.subscribe(&[PARKED_KIND.to_owned()]).await {
+        let subscription = match broker.subscribe(&[PARKED_KIND.to_owned()], 1).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "subscribing to parked jobs failed; retrying");
