@@ -117,61 +117,63 @@ fn excess(far: &[u32], aw: usize, ah: usize, x: usize, y: usize) -> f32 {
     inner as f32 - 9.0 * outer as f32 / cells.max(1) as f32
 }
 
-/// Casts the votes of `edges`; returns the near and the far accumulators.
-fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> (Vec<u32>, Vec<u32>) {
-    // Fixed point with 16 fractional bits: the inner loop is integer adds and one store.
-    const ONE: f32 = 65536.0;
-    let mut near = vec![0u32; aw * ah];
-    let mut far = vec![0u32; aw * ah];
-    let steps = ((max_r - min_r) / CELL).max(0.0) as i64 + 1;
-    // Steps up to this one cast near votes.
-    let near_steps = ((NEAR_RADIUS - min_r) / CELL).max(-1.0) as i64 + 1;
-    let (lim_x, lim_y) = (
-        ((aw - 1) as f32 * ONE) as i64,
-        ((ah - 1) as f32 * ONE) as i64,
-    );
-    // Steps a ray starting at `p` (fixed point) with increment `s` stays within [0, lim).
-    let room = |p: i64, s: i64, lim: i64| -> i64 {
-        if p < 0 || p >= lim {
-            0
-        } else if s > 0 {
-            (lim - 1 - p) / s + 1
-        } else if s < 0 {
-            p / -s + 1
-        } else {
-            i64::MAX
+hot! {
+    /// Casts the votes of `edges`; returns the near and the far accumulators.
+    fn vote(edges: &[Edge], aw: usize, ah: usize, min_r: f32, max_r: f32) -> (Vec<u32>, Vec<u32>) {
+        // Fixed point with 16 fractional bits: the inner loop is integer adds and one store.
+        const ONE: f32 = 65536.0;
+        let mut near = vec![0u32; aw * ah];
+        let mut far = vec![0u32; aw * ah];
+        let steps = ((max_r - min_r) / CELL).max(0.0) as i64 + 1;
+        // Steps up to this one cast near votes.
+        let near_steps = ((NEAR_RADIUS - min_r) / CELL).max(-1.0) as i64 + 1;
+        let (lim_x, lim_y) = (
+            ((aw - 1) as f32 * ONE) as i64,
+            ((ah - 1) as f32 * ONE) as i64,
+        );
+        // Steps a ray starting at `p` (fixed point) with increment `s` stays within [0, lim).
+        let room = |p: i64, s: i64, lim: i64| -> i64 {
+            if p < 0 || p >= lim {
+                0
+            } else if s > 0 {
+                (lim - 1 - p) / s + 1
+            } else if s < 0 {
+                p / -s + 1
+            } else {
+                i64::MAX
+            }
+        };
+        for (k, e) in edges.iter().enumerate() {
+            let (cx, cy) = (e.x / CELL + 0.5, e.y / CELL + 0.5);
+            for sign in [1.0f32, -1.0] {
+                let (ux, uy) = (sign * e.ux, sign * e.uy);
+                let mut px = ((cx + ux * (min_r / CELL)) * ONE) as i64;
+                let mut py = ((cy + uy * (min_r / CELL)) * ONE) as i64;
+                let (sx, sy) = ((ux * ONE) as i64, (uy * ONE) as i64);
+                let n = steps.min(room(px, sx, lim_x)).min(room(py, sy, lim_y));
+                let near_n = n.min(near_steps);
+                for _ in 0..near_n {
+                    near[(py >> 16) as usize * aw + (px >> 16) as usize] += 1;
+                    px += sx;
+                    py += sy;
+                }
+                // Far votes at every other step, counted twice; odd and even edge points take
+                // alternate steps.
+                let mut left = n - near_n;
+                if k % 2 == 1 && left > 0 {
+                    px += sx;
+                    py += sy;
+                    left -= 1;
+                }
+                for _ in 0..(left + 1) / 2 {
+                    far[(py >> 16) as usize * aw + (px >> 16) as usize] += 2;
+                    px += 2 * sx;
+                    py += 2 * sy;
+                }
+            }
         }
-    };
-    for (k, e) in edges.iter().enumerate() {
-        let (cx, cy) = (e.x / CELL + 0.5, e.y / CELL + 0.5);
-        for sign in [1.0f32, -1.0] {
-            let (ux, uy) = (sign * e.ux, sign * e.uy);
-            let mut px = ((cx + ux * (min_r / CELL)) * ONE) as i64;
-            let mut py = ((cy + uy * (min_r / CELL)) * ONE) as i64;
-            let (sx, sy) = ((ux * ONE) as i64, (uy * ONE) as i64);
-            let n = steps.min(room(px, sx, lim_x)).min(room(py, sy, lim_y));
-            let near_n = n.min(near_steps);
-            for _ in 0..near_n {
-                near[(py >> 16) as usize * aw + (px >> 16) as usize] += 1;
-                px += sx;
-                py += sy;
-            }
-            // Far votes at every other step, counted twice; odd and even edge points take
-            // alternate steps.
-            let mut left = n - near_n;
-            if k % 2 == 1 && left > 0 {
-                px += sx;
-                py += sy;
-                left -= 1;
-            }
-            for _ in 0..(left + 1) / 2 {
-                far[(py >> 16) as usize * aw + (px >> 16) as usize] += 2;
-                px += 2 * sx;
-                py += 2 * sy;
-            }
-        }
+        (near, far)
     }
-    (near, far)
 }
 
 /// 3x3 box sum; the border stays zero.
