@@ -426,7 +426,7 @@ hot! {
 
 /// Bit `j` set where `chunk[j]` (at most 32 bytes) is not zero.
 #[inline(always)]
-fn nonzero_bits(chunk: &[u8]) -> u32 {
+pub(crate) fn nonzero_bits(chunk: &[u8]) -> u32 {
     let mut bits = 0u32;
     for (j, &s) in chunk.iter().enumerate() {
         bits |= u32::from(s != 0) << j;

@@ -6,7 +6,7 @@
 //! whether a large circle is centred there; the far votes it holds above those of the cells
 //! around it do, and spare the search for large radii around most candidates.
 
-use crate::edges::Edge;
+use crate::edges::{nonzero_bits, Edge};
 use crate::par;
 
 /// Accumulator cells are this many pixels wide: the radius fit refines the centre later, and
@@ -46,27 +46,7 @@ pub(crate) fn candidates(
         *a += n + *f;
     }
     let smooth = box3(&all, aw, ah);
-    let mut found = Vec::new();
-    let mut peak = vec![false; aw];
-    for y in 1..ah - 1 {
-        let row = |dy: usize| &smooth[(y + dy - 1) * aw..(y + dy) * aw];
-        peaks_in_row(row(0), row(1), row(2), min_votes, &mut peak[1..aw - 1]);
-        // Peaks are rare: skip sixteen cells at a time.
-        for (k, chunk) in peak.chunks(16).enumerate() {
-            if !chunk.iter().any(|&p| p) {
-                continue;
-            }
-            for (j, _) in chunk.iter().enumerate().filter(|(_, &p)| p) {
-                let x = k * 16 + j;
-                found.push(Candidate {
-                    x: x as f32 * CELL,
-                    y: y as f32 * CELL,
-                    votes: row(1)[x],
-                    far_excess: 0.0,
-                });
-            }
-        }
-    }
+    let mut found = peaks(&smooth, aw, ah, min_votes);
     found.sort_by_key(|c| std::cmp::Reverse(c.votes));
     found.truncate(limit);
     for c in &mut found {
@@ -76,10 +56,38 @@ pub(crate) fn candidates(
     found
 }
 
+hot! {
+    /// The local maxima of the smoothed votes with at least `min_votes`, in raster order.
+    fn peaks(smooth: &[u32], aw: usize, ah: usize, min_votes: u32) -> Vec<Candidate> {
+        let mut found = Vec::new();
+        let mut peak = vec![0u8; aw];
+        for y in 1..ah - 1 {
+            let row = |dy: usize| &smooth[(y + dy - 1) * aw..(y + dy) * aw];
+            peaks_in_row(row(0), row(1), row(2), min_votes, &mut peak[1..aw - 1]);
+            // Peaks are rare: a bit mask per 32 cells, walked by set bit.
+            for (k, chunk) in peak.chunks(32).enumerate() {
+                let mut bits = nonzero_bits(chunk);
+                while bits != 0 {
+                    let x = k * 32 + bits.trailing_zeros() as usize;
+                    found.push(Candidate {
+                        x: x as f32 * CELL,
+                        y: y as f32 * CELL,
+                        votes: row(1)[x],
+                        far_excess: 0.0,
+                    });
+                    bits &= bits - 1;
+                }
+            }
+        }
+        found
+    }
+}
+
 /// Marks the local maxima with at least `min_votes` among cells 1 to `aw - 2` of the middle
 /// row. Strict on one side, lenient on the other, so a flat top yields one peak. Branch-free,
 /// so it vectorises.
-fn peaks_in_row(up: &[u32], mid: &[u32], down: &[u32], min_votes: u32, out: &mut [bool]) {
+#[inline(always)]
+fn peaks_in_row(up: &[u32], mid: &[u32], down: &[u32], min_votes: u32, out: &mut [u8]) {
     let n = out.len();
     let v = &mid[1..n + 1];
     let (left, right) = (&mid[..n], &mid[2..n + 2]);
@@ -87,15 +95,17 @@ fn peaks_in_row(up: &[u32], mid: &[u32], down: &[u32], min_votes: u32, out: &mut
     let (dl, d, dr) = (&down[..n], &down[1..n + 1], &down[2..n + 2]);
     for x in 0..n {
         let c = v[x];
-        out[x] = (c >= min_votes)
-            & (c > ul[x])
-            & (c > u[x])
-            & (c > ur[x])
-            & (c > left[x])
-            & (c >= right[x])
-            & (c >= dl[x])
-            & (c >= d[x])
-            & (c >= dr[x]);
+        out[x] = u8::from(
+            (c >= min_votes)
+                & (c > ul[x])
+                & (c > u[x])
+                & (c > ur[x])
+                & (c > left[x])
+                & (c >= right[x])
+                & (c >= dl[x])
+                & (c >= d[x])
+                & (c >= dr[x]),
+        );
     }
 }
 
@@ -176,21 +186,23 @@ hot! {
     }
 }
 
-/// 3x3 box sum; the border stays zero.
-fn box3(acc: &[u32], aw: usize, ah: usize) -> Vec<u32> {
-    let mut rows = vec![0u32; aw * ah];
-    for y in 0..ah {
-        for x in 1..aw - 1 {
-            let i = y * aw + x;
-            rows[i] = acc[i - 1] + acc[i] + acc[i + 1];
+hot! {
+    /// 3x3 box sum; the border stays zero.
+    fn box3(acc: &[u32], aw: usize, ah: usize) -> Vec<u32> {
+        let mut rows = vec![0u32; aw * ah];
+        for y in 0..ah {
+            for x in 1..aw - 1 {
+                let i = y * aw + x;
+                rows[i] = acc[i - 1] + acc[i] + acc[i + 1];
+            }
         }
-    }
-    let mut out = vec![0u32; aw * ah];
-    for y in 1..ah - 1 {
-        for x in 0..aw {
-            let i = y * aw + x;
-            out[i] = rows[i - aw] + rows[i] + rows[i + aw];
+        let mut out = vec![0u32; aw * ah];
+        for y in 1..ah - 1 {
+            for x in 0..aw {
+                let i = y * aw + x;
+                out[i] = rows[i - aw] + rows[i] + rows[i + aw];
+            }
         }
+        out
     }
-    out
 }
