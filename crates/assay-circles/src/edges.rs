@@ -163,77 +163,80 @@ impl Gradients<'_> {
 /// rims in strong noise still give connected edges, little enough for radius-5 circles.
 const KERNEL: [u32; 5] = [70, 56, 28, 8, 1];
 
-/// Blurs (borders replicated) and differentiates rows `rows` of the image.
-fn gradients(gray: &[u8], w: usize, h: usize, rows: std::ops::Range<usize>) -> Band {
-    let n = rows.len() * w;
-    let mut band = Band {
-        blurred: Vec::with_capacity(n),
-        mag: Vec::with_capacity(n),
-        dir: Vec::with_capacity(n),
-        hist: vec![0u32; COPIES * MEDIAN_BINS],
-    };
-    // Horizontally blurred source rows (exact, at most 255 * 256), by source row modulo 16.
-    const RING: usize = 16;
-    let mut horizontal = vec![0u16; RING * w];
-    let mut next_source = rows.start.saturating_sub(5);
-    let mut padded = vec![0u8; w + 8];
-    // Blurred rows y - 1, y, y + 1 (by y modulo 3), scaled by 16.
-    let mut blurred = vec![0i16; 3 * w];
-    let mut blur_row = |yy: usize, horizontal: &mut Vec<u16>, out: &mut [i16]| {
-        let last = (yy + 4).min(h - 1);
-        while next_source <= last {
-            let r = next_source;
-            let row = &gray[r * w..(r + 1) * w];
-            padded[..4].fill(row[0]);
-            padded[4..w + 4].copy_from_slice(row);
-            padded[w + 4..].fill(row[w - 1]);
-            let slot = (r % RING) * w;
-            blur_horizontal(&padded, &mut horizontal[slot..slot + w]);
-            next_source += 1;
-        }
-        let src = |k: usize| {
-            let r = (yy + k).saturating_sub(4).min(h - 1);
-            &horizontal[(r % RING) * w..(r % RING + 1) * w]
+hot! {
+    /// Blurs (borders replicated) and differentiates rows `rows` of the image.
+    fn gradients(gray: &[u8], w: usize, h: usize, rows: std::ops::Range<usize>) -> Band {
+        let n = rows.len() * w;
+        let mut band = Band {
+            blurred: Vec::with_capacity(n),
+            mag: Vec::with_capacity(n),
+            dir: Vec::with_capacity(n),
+            hist: vec![0u32; COPIES * MEDIAN_BINS],
         };
-        let taps: [&[u16]; 9] = std::array::from_fn(src);
-        blur_vertical(&taps, out);
-    };
-    let first = rows.start.saturating_sub(1);
-    for yy in first..rows.start + 1 {
-        let slot = (yy % 3) * w;
-        blur_row(yy, &mut horizontal, &mut blurred[slot..slot + w]);
+        // Horizontally blurred source rows (exact, at most 255 * 256), by source row modulo 16.
+        const RING: usize = 16;
+        let mut horizontal = vec![0u16; RING * w];
+        let mut next_source = rows.start.saturating_sub(5);
+        let mut padded = vec![0u8; w + 8];
+        // Blurred rows y - 1, y, y + 1 (by y modulo 3), scaled by 16.
+        let mut blurred = vec![0i16; 3 * w];
+        let mut blur_row = |yy: usize, horizontal: &mut Vec<u16>, out: &mut [i16]| {
+            let last = (yy + 4).min(h - 1);
+            while next_source <= last {
+                let r = next_source;
+                let row = &gray[r * w..(r + 1) * w];
+                padded[..4].fill(row[0]);
+                padded[4..w + 4].copy_from_slice(row);
+                padded[w + 4..].fill(row[w - 1]);
+                let slot = (r % RING) * w;
+                blur_horizontal(&padded, &mut horizontal[slot..slot + w]);
+                next_source += 1;
+            }
+            let src = |k: usize| {
+                let r = (yy + k).saturating_sub(4).min(h - 1);
+                &horizontal[(r % RING) * w..(r % RING + 1) * w]
+            };
+            let taps: [&[u16]; 9] = std::array::from_fn(src);
+            blur_vertical(&taps, out);
+        };
+        let first = rows.start.saturating_sub(1);
+        for yy in first..rows.start + 1 {
+            let slot = (yy % 3) * w;
+            blur_row(yy, &mut horizontal, &mut blurred[slot..slot + w]);
+        }
+        let mut gx = vec![0i16; w];
+        let mut gy = vec![0i16; w];
+        let mut mag = vec![0u16; w];
+        let mut dir = vec![0u8; w];
+        for y in rows {
+            if y + 1 < h {
+                let slot = ((y + 1) % 3) * w;
+                blur_row(y + 1, &mut horizontal, &mut blurred[slot..slot + w]);
+            }
+            let row = |yy: usize| &blurred[(yy % 3) * w..(yy % 3 + 1) * w];
+            band.blurred.extend_from_slice(row(y));
+            if y == 0 || y + 1 == h {
+                band.mag.resize(band.mag.len() + w, 0);
+                band.dir.resize(band.dir.len() + w, 0);
+                band.hist[0] += w as u32;
+                continue;
+            }
+            sobel(row(y - 1), row(y), row(y + 1), &mut gx, &mut gy);
+            magnitude(&gx, &gy, &mut mag, &mut dir);
+            for (x, &m) in mag.iter().enumerate() {
+                let bin = (usize::from(m) >> (FRACTION_BITS - 2)).min(MEDIAN_BINS - 1);
+                band.hist[(x % COPIES) * MEDIAN_BINS + bin] += 1;
+            }
+            band.mag.extend_from_slice(&mag);
+            band.dir.extend_from_slice(&dir);
+        }
+        band
     }
-    let mut gx = vec![0i16; w];
-    let mut gy = vec![0i16; w];
-    let mut mag = vec![0u16; w];
-    let mut dir = vec![0u8; w];
-    for y in rows {
-        if y + 1 < h {
-            let slot = ((y + 1) % 3) * w;
-            blur_row(y + 1, &mut horizontal, &mut blurred[slot..slot + w]);
-        }
-        let row = |yy: usize| &blurred[(yy % 3) * w..(yy % 3 + 1) * w];
-        band.blurred.extend_from_slice(row(y));
-        if y == 0 || y + 1 == h {
-            band.mag.resize(band.mag.len() + w, 0);
-            band.dir.resize(band.dir.len() + w, 0);
-            band.hist[0] += w as u32;
-            continue;
-        }
-        sobel(row(y - 1), row(y), row(y + 1), &mut gx, &mut gy);
-        magnitude(&gx, &gy, &mut mag, &mut dir);
-        for (x, &m) in mag.iter().enumerate() {
-            let bin = (usize::from(m) >> (FRACTION_BITS - 2)).min(MEDIAN_BINS - 1);
-            band.hist[(x % COPIES) * MEDIAN_BINS + bin] += 1;
-        }
-        band.mag.extend_from_slice(&mag);
-        band.dir.extend_from_slice(&dir);
-    }
-    band
 }
 
 /// One row of the horizontal blur; `padded` holds the row with four replicated pixels on
 /// each side.
+#[inline(always)]
 fn blur_horizontal(padded: &[u8], out: &mut [u16]) {
     let w = out.len();
     let p = |k: usize| &padded[k..k + w];
@@ -252,6 +255,7 @@ fn blur_horizontal(padded: &[u8], out: &mut [u16]) {
 
 /// One row of the vertical blur from the nine horizontally blurred rows around it, rounded to
 /// 1/16 grey level.
+#[inline(always)]
 fn blur_vertical(taps: &[&[u16]; 9], out: &mut [i16]) {
     let [t0, t1, t2, t3, t4, t5, t6, t7, t8] = *taps;
     let w = out.len();
@@ -280,6 +284,7 @@ fn blur_vertical(taps: &[&[u16]; 9], out: &mut [i16]) {
 
 /// Sobel derivatives of one row from the blurred rows above, at and below it; the first and
 /// last pixels are zero. At most 4 * 4080 in size, so `i16` holds them.
+#[inline(always)]
 fn sobel(up: &[i16], mid: &[i16], down: &[i16], gx: &mut [i16], gy: &mut [i16]) {
     let w = gx.len();
     let (up, mid, down, gy) = (&up[..w], &mid[..w], &down[..w], &mut gy[..w]);
@@ -295,6 +300,7 @@ fn sobel(up: &[i16], mid: &[i16], down: &[i16], gx: &mut [i16], gy: &mut [i16]) 
 const ACROSS: [(isize, isize); 4] = [(1, 0), (0, 1), (1, 1), (1, -1)];
 
 /// Rounded magnitude and the quantised direction (an index into [`ACROSS`]) of each gradient.
+#[inline(always)]
 fn magnitude(gx: &[i16], gy: &[i16], mag: &mut [u16], dir: &mut [u8]) {
     let w = mag.len();
     let (gx, gy, dir) = (&gx[..w], &gy[..w], &mut dir[..w]);
@@ -337,6 +343,7 @@ fn median(top: &[u32], bottom: &[u32], pixels: usize) -> f32 {
 /// magnitude is below `low` or not above the neighbour before it across the edge and at least
 /// the one after, else 2 when it reaches `high` and 1 below. Computes every direction's
 /// comparison and picks one, so the loop has no branches and vectorises.
+#[inline(always)]
 fn classify_row(
     up: &[u16],
     mid: &[u16],
@@ -366,54 +373,65 @@ fn classify_row(
     }
 }
 
-/// Canny's non-maximum suppression for the rows `rows`: their state (0: not an edge, 1: local
-/// maximum of at least `low`, 2: one of at least `high`) and the indices of the maxima.
-fn local_maxima(
-    grad: &Gradients,
-    rows: std::ops::Range<usize>,
-    low: f32,
-    high: f32,
-) -> (Vec<u8>, Vec<u32>) {
-    let (w, h) = (grad.w, grad.h);
-    // Magnitudes are whole numbers: m >= t exactly when m >= ceil(t).
-    let (low, high) = (
-        low.ceil().min(65535.0) as u16,
-        high.ceil().min(65535.0) as u16,
-    );
-    {
-        let mut state = Vec::with_capacity(rows.len() * w);
-        let mut maxima = Vec::new();
-        for y in rows {
-            if y < 2 || y + 2 >= h {
-                state.resize(state.len() + w, 0u8);
-                continue;
-            }
-            let (up, mid, down) = (grad.mag_row(y - 1), grad.mag_row(y), grad.mag_row(y + 1));
-            let start = state.len();
-            state.resize(start + w, 0u8);
-            let row = &mut state[start..];
-            classify_row(
-                up,
-                mid,
-                down,
-                grad.dir_row(y),
-                low,
-                high,
-                &mut row[2..w - 2],
-            );
-            // Most of a row is no edge: skip it sixteen pixels at a time.
-            for (k, chunk) in row.chunks(16).enumerate() {
-                if chunk.iter().any(|&s| s != 0) {
-                    for (j, &s) in chunk.iter().enumerate() {
-                        if s != 0 {
-                            maxima.push((y * w + k * 16 + j) as u32);
-                        }
+hot! {
+    /// Canny's non-maximum suppression for the rows `rows`: their state (0: not an edge, 1: local
+    /// maximum of at least `low`, 2: one of at least `high`) and the indices of the maxima.
+    fn local_maxima(
+        grad: &Gradients,
+        rows: std::ops::Range<usize>,
+        low: f32,
+        high: f32,
+    ) -> (Vec<u8>, Vec<u32>) {
+        let (w, h) = (grad.w, grad.h);
+        // Magnitudes are whole numbers: m >= t exactly when m >= ceil(t).
+        let (low, high) = (
+            low.ceil().min(65535.0) as u16,
+            high.ceil().min(65535.0) as u16,
+        );
+        {
+            let mut state = Vec::with_capacity(rows.len() * w);
+            let mut maxima = Vec::new();
+            for y in rows {
+                if y < 2 || y + 2 >= h {
+                    state.resize(state.len() + w, 0u8);
+                    continue;
+                }
+                let (up, mid, down) = (grad.mag_row(y - 1), grad.mag_row(y), grad.mag_row(y + 1));
+                let start = state.len();
+                state.resize(start + w, 0u8);
+                let row = &mut state[start..];
+                classify_row(
+                    up,
+                    mid,
+                    down,
+                    grad.dir_row(y),
+                    low,
+                    high,
+                    &mut row[2..w - 2],
+                );
+                // Most of a row is no edge: a bit mask per 32 pixels, walked by set bit.
+                for (k, chunk) in row.chunks(32).enumerate() {
+                    let mut bits = nonzero_bits(chunk);
+                    while bits != 0 {
+                        let j = bits.trailing_zeros() as usize;
+                        maxima.push((y * w + k * 32 + j) as u32);
+                        bits &= bits - 1;
                     }
                 }
             }
+            (state, maxima)
         }
-        (state, maxima)
     }
+}
+
+/// Bit `j` set where `chunk[j]` (at most 32 bytes) is not zero.
+#[inline(always)]
+pub(crate) fn nonzero_bits(chunk: &[u8]) -> u32 {
+    let mut bits = 0u32;
+    for (j, &s) in chunk.iter().enumerate() {
+        bits |= u32::from(s != 0) << j;
+    }
+    bits
 }
 
 /// Canny's hysteresis: accepts the maxima connected to accepted ones; returns the accepted

@@ -45,6 +45,8 @@
 
 mod annotate;
 mod decode;
+#[macro_use]
+mod dispatch;
 mod dummy;
 mod edges;
 mod error;

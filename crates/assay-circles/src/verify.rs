@@ -62,6 +62,7 @@ impl Grid {
 
     /// Calls `f` with each run of point indices in the buckets touching the disc of radius
     /// `reach` around `(x, y)`: per row of buckets, those the disc's chord spans.
+    #[inline(always)]
     fn runs(&self, x: f32, y: f32, reach: f32, mut f: impl FnMut(std::ops::Range<usize>)) {
         let span = |v: f32, half: f32, n: usize| {
             let lo = ((v - half) / BUCKET).floor().max(0.0) as usize;
@@ -103,6 +104,7 @@ impl Grid {
 /// Rounds `v` (from 0 to 2²³) to the nearest whole number, ties to even, by adding 2²³: the
 /// sum's mantissa is the result. Unlike `as`, which checks for NaN and overflow lane by lane,
 /// this vectorises.
+#[inline(always)]
 pub(crate) fn round_small(v: f32) -> u32 {
     const TWO_23: f32 = 8_388_608.0;
     (v + TWO_23).to_bits().wrapping_sub(TWO_23.to_bits())
@@ -177,81 +179,83 @@ pub(crate) fn search_radius(c: &Candidate, rules: &Rules) -> f32 {
     }
 }
 
-/// The circles around one candidate centre (several when rings are concentric).
-///
-/// Radii that repeat a circle already in `out` are not fitted again.
-pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
-    let max_r = search_radius(c, rules);
-    if max_r < rules.min_r {
-        return;
-    }
-    let max_bin = max_r.ceil() as usize + 3;
-    // Bins past `max_bin + 1` take the points that do not count, in turn, so that counting
-    // them never waits on the previous increment of the same bin.
-    const DISCARD: usize = 8;
-    let mut hist = vec![0u32; max_bin + 2 + DISCARD];
-    let lo2 = (rules.min_r - 3.0).max(1.0).powi(2);
-    let hi2 = (max_r + 3.0).powi(2);
-    // Two branch-free passes per block of points: one that vectorises and gives each point
-    // its bin, then the counting. About three points in four fail the tests, at random, so
-    // branching on them would mispredict often.
-    const BLOCK: usize = 64;
-    let mut bins = [0u32; BLOCK];
-    let discard: [u32; BLOCK] = std::array::from_fn(|j| (max_bin + 2 + j % DISCARD) as u32);
-    grid.runs(c.x, c.y, max_r + 3.0, |run| {
-        for start in run.clone().step_by(BLOCK) {
-            let end = (start + BLOCK).min(run.end);
-            let n = end - start;
-            let (xs, ys) = (&grid.x[start..end], &grid.y[start..end]);
-            let (uxs, uys) = (&grid.ux[start..end], &grid.uy[start..end]);
-            let (bins, discard) = (&mut bins[..n], &discard[..n]);
-            for j in 0..n {
-                let (dx, dy) = (xs[j] - c.x, ys[j] - c.y);
-                let d2 = dx * dx + dy * dy;
-                let dot = dx * uxs[j] + dy * uys[j];
-                // |cos| >= RADIAL_LOOSE, written without a division.
-                let counts =
-                    (d2 >= lo2) & (d2 <= hi2) & (dot * dot >= RADIAL_LOOSE * RADIAL_LOOSE * d2);
-                let r = round_small(d2.sqrt());
-                let keep = u32::from(counts).wrapping_neg();
-                bins[j] = (r & keep) | (discard[j] & !keep);
+hot! {
+    /// The circles around one candidate centre (several when rings are concentric).
+    ///
+    /// Radii that repeat a circle already in `out` are not fitted again.
+    pub(crate) fn circles_at(grid: &Grid, c: &Candidate, rules: &Rules, out: &mut Vec<Circle>) {
+        let max_r = search_radius(c, rules);
+        if max_r < rules.min_r {
+            return;
+        }
+        let max_bin = max_r.ceil() as usize + 3;
+        // Bins past `max_bin + 1` take the points that do not count, in turn, so that counting
+        // them never waits on the previous increment of the same bin.
+        const DISCARD: usize = 8;
+        let mut hist = vec![0u32; max_bin + 2 + DISCARD];
+        let lo2 = (rules.min_r - 3.0).max(1.0).powi(2);
+        let hi2 = (max_r + 3.0).powi(2);
+        // Two branch-free passes per block of points: one that vectorises and gives each point
+        // its bin, then the counting. About three points in four fail the tests, at random, so
+        // branching on them would mispredict often.
+        const BLOCK: usize = 64;
+        let mut bins = [0u32; BLOCK];
+        let discard: [u32; BLOCK] = std::array::from_fn(|j| (max_bin + 2 + j % DISCARD) as u32);
+        grid.runs(c.x, c.y, max_r + 3.0, |run| {
+            for start in run.clone().step_by(BLOCK) {
+                let end = (start + BLOCK).min(run.end);
+                let n = end - start;
+                let (xs, ys) = (&grid.x[start..end], &grid.y[start..end]);
+                let (uxs, uys) = (&grid.ux[start..end], &grid.uy[start..end]);
+                let (bins, discard) = (&mut bins[..n], &discard[..n]);
+                for j in 0..n {
+                    let (dx, dy) = (xs[j] - c.x, ys[j] - c.y);
+                    let d2 = dx * dx + dy * dy;
+                    let dot = dx * uxs[j] + dy * uys[j];
+                    // |cos| >= RADIAL_LOOSE, written without a division.
+                    let counts =
+                        (d2 >= lo2) & (d2 <= hi2) & (dot * dot >= RADIAL_LOOSE * RADIAL_LOOSE * d2);
+                    let r = round_small(d2.sqrt());
+                    let keep = u32::from(counts).wrapping_neg();
+                    bins[j] = (r & keep) | (discard[j] & !keep);
+                }
+                for &bin in bins.iter() {
+                    hist[bin as usize] += 1;
+                }
             }
-            for &bin in bins.iter() {
-                hist[bin as usize] += 1;
-            }
-        }
-    });
-    // Support of radius r as a fraction of a full circle's edge pixels.
-    let support = |r: usize| {
-        let s = hist[r.saturating_sub(1)] + hist[r] + hist[(r + 1).min(max_bin + 1)];
-        s as f32 / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
-    };
-    let lo = (rules.min_r.floor() as usize).max(2);
-    let hi = (max_r.ceil() as usize).min(max_bin);
-    let mut peaks: Vec<(usize, f32)> = Vec::new();
-    for r in lo..=hi {
-        let s = support(r);
-        if s < rules.min_score * 0.6 {
-            continue;
-        }
-        if s >= support(r - 1) && s > support(r + 1) {
-            peaks.push((r, s));
-        }
-    }
-    peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for &(r, _) in peaks.iter().take(3) {
-        let guess = Circle {
-            x: c.x,
-            y: c.y,
-            r: r as f32,
-            score: 0.0,
-            polarity: Polarity::DarkInside,
+        });
+        // Support of radius r as a fraction of a full circle's edge pixels.
+        let support = |r: usize| {
+            let s = hist[r.saturating_sub(1)] + hist[r] + hist[(r + 1).min(max_bin + 1)];
+            s as f32 / (2.0 * std::f32::consts::PI * PIXELS_PER_LENGTH * r as f32)
         };
-        if out.iter().any(|known| known.fitted(&guess)) {
-            continue;
+        let lo = (rules.min_r.floor() as usize).max(2);
+        let hi = (max_r.ceil() as usize).min(max_bin);
+        let mut peaks: Vec<(usize, f32)> = Vec::new();
+        for r in lo..=hi {
+            let s = support(r);
+            if s < rules.min_score * 0.6 {
+                continue;
+            }
+            if s >= support(r - 1) && s > support(r + 1) {
+                peaks.push((r, s));
+            }
         }
-        if let Some(circle) = refine(grid, c.x, c.y, r as f32, rules) {
-            out.push(circle);
+        peaks.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for &(r, _) in peaks.iter().take(3) {
+            let guess = Circle {
+                x: c.x,
+                y: c.y,
+                r: r as f32,
+                score: 0.0,
+                polarity: Polarity::DarkInside,
+            };
+            if out.iter().any(|known| known.fitted(&guess)) {
+                continue;
+            }
+            if let Some(circle) = refine(grid, c.x, c.y, r as f32, rules) {
+                out.push(circle);
+            }
         }
     }
 }
