@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_broker::{Announcement, Broker, Delivery};
+use assay_broker::{Announcement, Broker, Delivery, Subscription};
 use assay_core::{now_ms, JobStatus};
 use assay_store::{Scope, Store};
 use tokio::sync::{Notify, Semaphore};
@@ -105,17 +105,8 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
     // As many deliveries held as the group has slots: fewer would leave slots idle while
     // each delivery waits out its job's claim, run and commit.
     let prefetch = u16::try_from(slots.available_permits()).unwrap_or(u16::MAX);
-    let mut subscription = loop {
-        match broker.subscribe(&names, prefetch.max(1)).await {
-            Ok(s) => break s,
-            Err(e) => {
-                error!(error = %e, "subscribing to the broker failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.cancelled() => return,
-                }
-            }
-        }
+    let Some(mut subscription) = subscribe(&*broker, &names, prefetch.max(1), &stop).await else {
+        return;
     };
     let lease_ms = worker.config.lease.as_millis() as i64;
     loop {
@@ -126,17 +117,8 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
             },
             _ = stop.cancelled() => return,
         };
-        let delivery = tokio::select! {
-            d = subscription.next() => d,
-            _ = stop.cancelled() => return,
-        };
-        let delivery = match delivery {
-            Ok(d) => d,
-            Err(e) => {
-                // The subscription reconnects (with backoff) on the next call.
-                warn!(error = %e, "receiving from the broker failed");
-                continue;
-            }
+        let Some(delivery) = next_delivery(&mut *subscription, &stop).await else {
+            return;
         };
         // Claimed and run in a task of its own, so claims of many deliveries overlap.
         let (this, hard_stop, freed) = (worker.clone(), hard_stop.clone(), Arc::clone(&freed));
@@ -147,6 +129,45 @@ pub(crate) async fn consume(c: Consumer, stop: CancellationToken) {
             drop(permit);
             freed.notify_one();
         });
+    }
+}
+
+/// Subscribes to `kinds`, retrying every second until it works; `None` once `stop` fires.
+pub(crate) async fn subscribe(
+    broker: &dyn Broker,
+    kinds: &[String],
+    prefetch: u16,
+    stop: &CancellationToken,
+) -> Option<Box<dyn Subscription>> {
+    loop {
+        match broker.subscribe(kinds, prefetch).await {
+            Ok(s) => return Some(s),
+            Err(e) => {
+                error!(error = %e, ?kinds, "subscribing to the broker failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// The next delivery, waiting through receive errors; `None` once `stop` fires.
+pub(crate) async fn next_delivery(
+    subscription: &mut dyn Subscription,
+    stop: &CancellationToken,
+) -> Option<Delivery> {
+    loop {
+        let delivery = tokio::select! {
+            d = subscription.next() => d,
+            _ = stop.cancelled() => return None,
+        };
+        match delivery {
+            Ok(d) => return Some(d),
+            // The subscription reconnects (with backoff) on the next call.
+            Err(e) => warn!(error = %e, "receiving from the broker failed"),
+        }
     }
 }
 

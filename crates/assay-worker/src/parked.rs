@@ -15,6 +15,8 @@ use assay_store::{ParkedJob, Store};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::broker::{next_delivery, subscribe};
+
 /// How often a down database is probed, and how long a delivery given back waits.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
@@ -29,15 +31,9 @@ pub async fn intake(store: Store, broker: Arc<dyn Broker>, stop: CancellationTok
                 return;
             }
         }
-        let subscription = match broker.subscribe(&[PARKED_KIND.to_owned()], 1).await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "subscribing to parked jobs failed; retrying");
-                if pause(&stop).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(subscription) = subscribe(&*broker, &[PARKED_KIND.to_owned()], 1, &stop).await
+        else {
+            return;
         };
         if !drain(&store, subscription, &stop).await {
             return;
@@ -60,17 +56,8 @@ async fn drain(
     stop: &CancellationToken,
 ) -> bool {
     loop {
-        let delivery = tokio::select! {
-            d = subscription.next() => d,
-            _ = stop.cancelled() => return false,
-        };
-        let delivery = match delivery {
-            Ok(d) => d,
-            Err(e) => {
-                // The subscription reconnects (with backoff) on the next call.
-                warn!(error = %e, "receiving parked jobs from the broker failed");
-                continue;
-            }
+        let Some(delivery) = next_delivery(&mut *subscription, stop).await else {
+            return false;
         };
         if !store_one(store, delivery).await {
             return true;
